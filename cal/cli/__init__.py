@@ -1,0 +1,28 @@
+"""cli/: cyclopts commands only. Each command parses flags and calls one function elsewhere.
+
+Subcommand modules are imported lazily, so `cal --help` and `cal --version` stay light.
+No `from __future__ import annotations` in this package (cyclopts reads the annotations).
+"""
+
+import sys
+from collections.abc import Sequence
+
+from cyclopts import App
+
+from cal import __version__
+
+app = App(
+    name="cal",
+    version=__version__,
+    help="CodeAgentLens: a local model-endpoint gateway and observability workbench for code agents.",
+)
+app.command("cal.cli.obs:app", name="obs")
+app.command("cal.cli.endpoint:app", name="endpoint")
+app.command("cal.cli.mock:mock_upstream", name="mock-upstream")
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    result = app(tokens, result_action="return_value", exit_on_error=False, print_error=True)
+    return result if isinstance(result, int) else 0

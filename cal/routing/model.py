@@ -1,0 +1,38 @@
+"""Endpoint: an upstream the gateway can send traffic to, as stored and as routed."""
+
+from __future__ import annotations
+
+import msgspec
+
+from cal.formats import ApiFormat
+
+
+class Endpoint(msgspec.Struct, frozen=True):
+    """One configured upstream. `api_key` is the clear key, held in memory only."""
+
+    name: str
+    url: str
+    """The provider's base URL as its SDK takes it (DESIGN §4); cal appends the API path."""
+    format: ApiFormat
+    api_key: str | None = None
+    api_key_env: str | None = None
+    """Name of an environment variable holding the key (resolved by config at load time)."""
+    model_map: dict[str, str] = msgspec.field(default_factory=dict)
+    priority: int = 100
+    """Lower runs first."""
+    enabled: bool = True
+
+    def map_model(self, model: str | None) -> str | None:
+        """The model name to send upstream for the client's `model`."""
+        if model is None:
+            return None
+        return self.model_map.get(model, self.model_map.get("*", model))
+
+
+def mask_key(key: str | None) -> str | None:
+    """A key as it may be shown: first 4 and last 4 characters at most, never the whole."""
+    if not key:
+        return None
+    if len(key) <= 12:
+        return "****"
+    return f"{key[:4]}…{key[-4:]}"
