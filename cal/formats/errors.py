@@ -72,3 +72,23 @@ def error_body(fmt: ApiFormat, kind: ErrorKind, message: str) -> bytes:
     return msgspec.json.encode(
         {"error": {"message": message, "type": oai_type, "param": None, "code": oai_code}}
     )
+
+
+def stream_error_event(fmt: ApiFormat, kind: ErrorKind, message: str) -> bytes:
+    """An in-band SSE error for a stream that already started (protocols.md §3.7).
+
+    Anthropic `event: error`; OpenAI Chat and Gemini a `data:` error object; Responses an
+    `error` event (the SDKs raise on it).
+    """
+    status, ant_type, oai_type, oai_code, gem_status = _TABLE[kind]
+    if fmt == "anthropic":
+        data = msgspec.json.encode(
+            {"type": "error", "error": {"type": ant_type, "message": message}}
+        )
+        return b"event: error\ndata: " + data + b"\n\n"
+    if fmt == "openai-responses":
+        data = msgspec.json.encode(
+            {"type": "error", "code": oai_code or oai_type, "message": message, "param": None}
+        )
+        return b"event: error\ndata: " + data + b"\n\n"
+    return b"data: " + error_body(fmt, kind, message) + b"\n\n"
