@@ -7,7 +7,7 @@ No `from __future__ import annotations` in this package (cyclopts reads the anno
 import sys
 from collections.abc import Sequence
 
-from cyclopts import App
+from cyclopts import App, CycloptsError
 
 from cal import __version__
 
@@ -24,5 +24,8 @@ app.command("cal.cli.mock:mock_upstream", name="mock-upstream")
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     tokens = list(sys.argv[1:] if argv is None else argv)
-    result = app(tokens, result_action="return_value", exit_on_error=False, print_error=True)
+    try:
+        result = app(tokens, result_action="return_value", exit_on_error=False, print_error=True)
+    except CycloptsError:
+        return 2  # cyclopts has printed what was wrong with the command line
     return result if isinstance(result, int) else 0

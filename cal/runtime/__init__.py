@@ -1,4 +1,4 @@
-"""The supervisor: one trio nursery running cal's services as siblings (DESIGN §1).
+"""runtime/: the supervisor: one trio nursery running cal's services as siblings (DESIGN §1).
 
 Start order: sinks (capture writer, telemetry) and the endpoint watcher, then the traffic
 services (mock provider under --demo, gateway, portal). Stop order is the reverse: on SIGINT,
