@@ -16,8 +16,8 @@ from cal.formats.upstream import join_url
 from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send
 from cal.gateway.headers import decode_headers, header_value, upstream_headers
 from cal.gateway.pipeline import GatewayDeps, endpoint_key, handle_generate, new_exchange
-from cal.gateway.traceparent import parse_traceparent
 from cal.routing.model import Endpoint
+from cal.telemetry.traceparent import new_span_id, new_trace_id, parse_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class GatewayApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace = parse_traceparent(_raw_header(scope, b"traceparent"))
-        trace_id = trace[0] if trace else secrets.token_hex(16)
+        trace_id = trace[0] if trace else new_trace_id()
         request = GatewayRequest(scope, receive, send, "req_" + secrets.token_hex(12), trace_id)
         path, method = scope["path"], scope["method"]
         route = None if path.startswith("/debug/obs") else match_route(method, path)
@@ -55,7 +55,7 @@ class GatewayApp:
         elif route.operation == "models":
             await self._models(request, route)
         else:
-            span_id = secrets.token_hex(8)
+            span_id = new_span_id()
             parent = trace[1] if trace else None
             exchange = new_exchange(request, route, span_id, parent, self.deps.run_id)
             await handle_generate(request, route, exchange, self.deps)
@@ -97,7 +97,9 @@ class GatewayApp:
             path = "/v1/models"
         client = self.deps.pool.client_for(endpoint)
         key = endpoint_key(endpoint)
-        sent = [h for h in upstream_headers(headers, endpoint.format, key) if h[0] != "content-type"]
+        sent = [
+            h for h in upstream_headers(headers, endpoint.format, key) if h[0] != "content-type"
+        ]
         if endpoint.format == "anthropic" and not any(k == "anthropic-version" for k, _ in sent):
             sent.append(("anthropic-version", "2023-06-01"))
         try:
@@ -134,7 +136,7 @@ def _models_body(fmt: ApiFormat, names: dict[str, str]) -> bytes:
             {"models": [{"name": f"models/{m}", "displayName": m} for m, _ in ordered]}
         )
     if fmt == "anthropic":
-        data = [
+        data: list[dict[str, object]] = [
             {"type": "model", "id": m, "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
             for m, _ in ordered
         ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from cal.capture.model import ErrorKindName
 from cal.formats import ApiFormat
 from cal.formats.errors import ErrorKind, error_body, error_status
 
@@ -32,7 +33,9 @@ class ClientGone(Exception):
 class RequestRefused(Exception):
     """A request the gateway answers with an error in the client's format (before any byte)."""
 
-    def __init__(self, kind: ErrorKind, message: str, *, exchange_kind: str = "client_error"):
+    def __init__(
+        self, kind: ErrorKind, message: str, *, exchange_kind: ErrorKindName = "client_error"
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message

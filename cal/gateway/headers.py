@@ -58,9 +58,7 @@ def upstream_headers(client: list[Header], fmt: ApiFormat, key: str | None) -> l
 def downstream_headers(upstream: Iterable[Header]) -> list[tuple[bytes, bytes]]:
     """Upstream response headers the client gets (as ASGI bytes pairs)."""
     return [
-        (k.encode("latin-1"), v.encode("latin-1"))
-        for k, v in upstream
-        if k not in _NOT_DOWNSTREAM
+        (k.encode("latin-1"), v.encode("latin-1")) for k, v in upstream if k not in _NOT_DOWNSTREAM
     ]
 
 

@@ -22,7 +22,9 @@ SSE_HEADERS: RawHeaders = [
 
 
 class Leg(Protocol):
-    def whole(self, status: int, body: bytes, headers: list[Header]) -> tuple[int, RawHeaders, bytes]:
+    def whole(
+        self, status: int, body: bytes, headers: list[Header]
+    ) -> tuple[int, RawHeaders, bytes]:
         """A non-stream (or error) upstream response → (status, headers, body) for the client."""
         ...
 
@@ -50,7 +52,9 @@ class PassThroughLeg:
         # the client sees exactly the raw events: one list serves both sides of the record
         exchange.client_events = exchange.raw_events
 
-    def whole(self, status: int, body: bytes, headers: list[Header]) -> tuple[int, RawHeaders, bytes]:
+    def whole(
+        self, status: int, body: bytes, headers: list[Header]
+    ) -> tuple[int, RawHeaders, bytes]:
         return status, downstream_headers(headers), body
 
     def stream_headers(self, headers: list[Header]) -> RawHeaders:

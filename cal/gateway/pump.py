@@ -17,7 +17,8 @@ from cal.gateway.upstream import UpstreamFailure, mapped_httpx_errors
 
 
 def _is_event_stream(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.startswith("text/event-stream")
 
 
 async def run_attempt(
@@ -73,7 +74,7 @@ async def _relay_stream(
                         exchange.ttfb_ms = t_ms
         tail = leg.finish(request.ms())
     except UpstreamFailure as failure:
-        exchange.error = ErrorInfo(failure.kind, failure.message)  # type: ignore[arg-type]
+        exchange.error = ErrorInfo(failure.kind, failure.message)
         tail = leg.fail("bad_gateway", failure.message, request.ms())
     await request.body(tail, more=False)
 

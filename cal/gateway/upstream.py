@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import httpx
 
+from cal.capture.model import ErrorKindName
 from cal.config import Settings
 from cal.routing.model import Endpoint
 
@@ -19,7 +20,7 @@ MAX_CONNECTIONS_PER_ENDPOINT = 128
 class UpstreamFailure(Exception):
     """The upstream could not be reached or stopped answering; `kind` is an ErrorKindName."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: ErrorKindName, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message

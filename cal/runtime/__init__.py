@@ -50,6 +50,8 @@ class Runtime:
         self.listeners: dict[str, str] = {}
         self.stop = trio.Event()
         self.control_token = secrets.token_urlsafe(24)
+        self.closers: list[Callable[[], None]] = []
+        """Blocking clean-ups run once every service has stopped (the store's close)."""
 
     def status(self) -> dict[str, Any]:
         """What `cal obs status` and the portal show; never a secret."""
@@ -63,9 +65,7 @@ class Runtime:
             "listeners": dict(self.listeners),
             "active_endpoint": active.name if active else None,
             "endpoints": [_endpoint_status(e, active) for e in snapshot.endpoints],
-            "sinks": {
-                getattr(s, "name", type(s).__name__): _statistics(s) for s in self.sinks
-            },
+            "sinks": {getattr(s, "name", type(s).__name__): _statistics(s) for s in self.sinks},
         }
 
 
@@ -132,13 +132,17 @@ async def run_runtime(
                 if on_ready is not None:
                     on_ready(runtime)
                 await runtime.stop.wait()
-                report("stopping: in-flight requests get up to "
-                       f"{settings.shutdown_grace_s:g} s to finish")
+                report(
+                    "stopping: in-flight requests get up to "
+                    f"{settings.shutdown_grace_s:g} s to finish"
+                )
             sinks_stop.set()
             outer.cancel_scope.deadline = trio.current_time() + settings.shutdown_grace_s + 5
     finally:
         with trio.CancelScope(shield=True):
             await runtime.pool.aclose()
+        for close in runtime.closers:
+            close()
 
 
 async def _start_listeners(runtime: Runtime, nursery: trio.Nursery) -> None:

@@ -56,7 +56,7 @@ def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState
         trio.run(main)
     except* PortInUseError as group:
         error = group.exceptions[0]
-        print(f"cal: {error.strerror}", file=sys.stderr)
+        print(f"cal: {error}", file=sys.stderr)
         code = 1
     except* KeyboardInterrupt:
         code = 130

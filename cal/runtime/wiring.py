@@ -1,0 +1,69 @@
+"""Which services a runtime runs, built from its settings: sinks, endpoint source, --demo mock."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from cal.gateway.registry import EndpointWatcher
+from cal.routing.model import Endpoint
+from cal.runtime import Runtime
+from cal.service import Service
+
+log = logging.getLogger(__name__)
+
+DEMO_ENDPOINT = "demo-mock"
+
+
+async def prepare(runtime: Runtime) -> EndpointWatcher:
+    """Open the store and attach the sinks; returns the endpoint watcher service."""
+    from cal.store import open_store
+
+    store = await trio.to_thread.run_sync(open_store, runtime.settings)
+    runtime.closers.append(store.close)
+    _attach_sinks(runtime)
+    return EndpointWatcher(runtime.registry, store.load_snapshot, store.data_version)
+
+
+def _attach_sinks(runtime: Runtime) -> None:
+    settings = runtime.settings
+    if settings.dump_enabled:
+        try:
+            from cal.capture.writer import CaptureWriter
+        except ImportError:  # capture lands in its own change; the gateway runs without it
+            log.warning("capture writer unavailable: requests are not recorded")
+        else:
+            writer = CaptureWriter(settings)
+            runtime.sinks.append(writer)
+            runtime.sink_services.append(writer)
+
+
+class DemoProvider:
+    """Service: the built-in mock provider, added as an endpoint when none is configured."""
+
+    name = "demo"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def run(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        from cal.mock import MockOptions
+        from cal.mock.service import MockService
+
+        registry = self._runtime.registry
+        if registry.snapshot.endpoints:
+            task_status.started("demo: endpoints are configured, the mock provider is not needed")
+            return
+        mock = MockService(MockOptions(), host="127.0.0.1", port=0)
+        async with trio.open_nursery() as nursery:
+            described: Any = await nursery.start(mock.run, stop)
+            registry.add_extra(Endpoint(DEMO_ENDPOINT, mock.url, "anthropic"))
+            task_status.started(f"{described} (demo endpoint {DEMO_ENDPOINT!r})")
+
+
+async def demo_services(runtime: Runtime) -> list[Service]:
+    return [DemoProvider(runtime)]
