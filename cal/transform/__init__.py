@@ -61,7 +61,7 @@ __all__ = [
 _CODEC_MODULES: dict[ApiFormat, str] = {
     "anthropic": "cal.transform.anthropic",
     "openai-chat": "cal.transform.openai_chat",
-    "openai-responses": "cal.transform.responses",
+    "openai-responses": "cal.transform.openai_responses",
     "gemini": "cal.transform.gemini",
 }
 
@@ -112,6 +112,8 @@ class TranslationContext:
         notes: what translation changed or dropped, in order, each once (use `note()`).
         tool_aliases: upstream tool name → original tool (filled by the upstream renderer, read
             by the upstream parser of the same exchange).
+        include_usage: the client asked for usage in its stream (Chat
+            `stream_options.include_usage`); set by the client parser, read by its renderer.
         client_format / upstream_format: set by `lookup`'s Route on first use.
     """
 
@@ -123,6 +125,7 @@ class TranslationContext:
     new_id: Callable[[str], str] | None = None
     notes: list[str] = field(default_factory=list)
     tool_aliases: dict[str, ToolAlias] = field(default_factory=dict)
+    include_usage: bool = False
     client_format: ApiFormat | None = None
     upstream_format: ApiFormat | None = None
 
