@@ -1,0 +1,243 @@
+"""`cal endpoint …` run in-process through cal.cli.run, against a store in tmp_path."""
+
+from __future__ import annotations
+
+import io
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from cal.cli import run
+from cal.serve import serve_asgi
+
+KEY = "sk-ant-api03-CLEAR-KEY-abcdefghijklmnop"
+
+
+class Cli:
+    def __init__(self, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.data_dir, self.capsys = data_dir, capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = run(["endpoint", *args, "--data-dir", str(self.data_dir)])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+
+@pytest.fixture
+def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(tmp_path / "data", capsys)
+
+
+def _add(cli: Cli, name: str, *extra: str) -> None:
+    code, _, err = cli(
+        "add", name, "--url", "https://api.anthropic.com", "--format", "anthropic", *extra
+    )
+    assert (code, err) == (0, "")
+
+
+def test_add_and_list(cli: Cli) -> None:
+    code, out, _ = cli(
+        "add",
+        "main",
+        "--url",
+        "https://api.anthropic.com",
+        "--format",
+        "anthropic",
+        "--api-key",
+        KEY,
+        "--model-map",
+        "*=claude-haiku-4-5",
+        "--model-map",
+        "big=claude-opus-4",
+        "--priority",
+        "5",
+    )
+    assert code == 0
+    assert "added endpoint 'main'" in out
+    assert KEY not in out
+    _add(cli, "spare", "--api-key-env", "SPARE_KEY", "--disabled")
+
+    code, out, _ = cli("list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "FORMAT", "PRIORITY", "STATE", "URL", "KEY"]
+    assert lines[1].split() == [
+        "*",
+        "main",
+        "anthropic",
+        "5",
+        "enabled",
+        "https://api.anthropic.com",
+        "sk-a…mnop",
+    ]
+    assert lines[2].split()[:4] == ["spare", "anthropic", "100", "disabled"]
+    assert "$SPARE_KEY (not set)" in lines[2]
+    assert KEY not in out
+
+
+def test_list_json_masks_keys(cli: Cli) -> None:
+    _add(cli, "main", "--api-key", KEY, "--model-map", "*=m")
+    code, out, _ = cli("list", "--json")
+    assert code == 0
+    rows: list[dict[str, Any]] = msgspec.json.decode(out)
+    assert rows == [
+        {
+            "name": "main",
+            "format": "anthropic",
+            "url": "https://api.anthropic.com",
+            "priority": 100,
+            "enabled": True,
+            "active": True,
+            "api_key": "sk-a…mnop",
+            "api_key_env": None,
+            "model_map": {"*": "m"},
+        }
+    ]
+
+
+def test_list_when_empty_says_how_to_add(cli: Cli) -> None:
+    code, out, _ = cli("list")
+    assert code == 0
+    assert "cal endpoint add" in out
+
+
+def test_api_key_from_stdin(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(KEY + "\n"))
+    _add(cli, "main", "--api-key", "-")
+    _, out, _ = cli("list", "--json")
+    assert msgspec.json.decode(out)[0]["api_key"] == "sk-a…mnop"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "api.anthropic.com"], "invalid URL"),
+        (["--url", "https://h", "--api-key", "k", "--api-key-env", "V"], "not both"),
+        (["--url", "https://h", "--model-map", "nomapping"], "FROM=TO"),
+        (["--url", "https://h", "--api-key-env", "not-a-var"], "environment variable"),
+    ],
+)
+def test_add_refuses_bad_input(cli: Cli, args: list[str], message: str) -> None:
+    code, _, err = cli("add", "x", "--format", "anthropic", *args)
+    assert code == 1
+    assert err.startswith("cal: ")
+    assert message in err
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_unknown_format_is_a_usage_error(cli: Cli) -> None:
+    code, _, _ = cli("add", "x", "--url", "https://h", "--format", "claude")
+    assert code == 2
+
+
+def test_duplicate_and_unknown_names(cli: Cli) -> None:
+    _add(cli, "a")
+    assert cli("add", "a", "--url", "https://h", "--format", "gemini")[2] == (
+        "cal: endpoint 'a' already exists\n"
+    )
+    for command in ("remove", "enable", "disable", "switch", "test"):
+        code, _, err = cli(command, "ghost")
+        assert (code, err) == (1, "cal: unknown endpoint 'ghost'\n"), command
+
+
+def test_enable_disable_switch_remove(cli: Cli) -> None:
+    _add(cli, "a", "--priority", "1")
+    _add(cli, "b", "--priority", "2")
+    assert cli("switch", "b")[:2] == (0, "switched to endpoint 'b'\n")
+    assert _serving(cli) == "b"
+    assert cli("disable", "b")[0] == 0
+    assert _serving(cli) == "a"  # a disabled choice falls back to the first enabled one
+    code, _, err = cli("switch", "b")
+    assert (code, err) == (1, "cal: endpoint 'b' is disabled: enable it before switching to it\n")
+    assert cli("enable", "b")[0] == 0
+    assert _serving(cli) == "b"  # the switch is remembered
+    assert cli("remove", "b")[:2] == (0, "removed endpoint 'b'\n")
+    assert _serving(cli) == "a"
+
+
+def _serving(cli: Cli) -> str:
+    rows = msgspec.json.decode(cli("list", "--json")[1])
+    return next(row["name"] for row in rows if row["active"])
+
+
+async def _provider(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Anthropic's /v1/messages, just enough: 'pong' for KEY, 401 otherwise."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = dict(scope["headers"])
+    if headers.get(b"x-api-key") == KEY.encode():
+        status, body = 200, {"content": [{"type": "text", "text": "pong"}]}
+    else:
+        status, body = 401, {"type": "error", "error": {"message": "invalid x-api-key"}}
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
+
+
+@pytest.fixture
+def provider_url() -> Iterator[str]:
+    """The provider served by trio in a thread (the CLI runs its own trio.run in this one)."""
+    ready: queue.Queue[tuple[trio.lowlevel.TrioToken, trio.Event, int]] = queue.Queue()
+
+    async def serve() -> None:
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            _, port = await nursery.start(serve_asgi, _provider, "127.0.0.1", 0, stop)
+            ready.put((trio.lowlevel.current_trio_token(), stop, port))
+
+    thread = threading.Thread(target=trio.run, args=(serve,), daemon=True)
+    thread.start()
+    token, stop, port = ready.get(timeout=10)
+    yield f"http://127.0.0.1:{port}"
+    trio.from_thread.run_sync(stop.set, trio_token=token)
+    thread.join(timeout=10)
+
+
+def test_test_command_reports_ok_and_fail(cli: Cli, provider_url: str) -> None:
+    _add_local(cli, "good", provider_url, "--api-key", KEY)
+    _add_local(cli, "bad", provider_url, "--api-key", "sk-wrong-key-000000000")
+    code, out, _ = cli("test", "good", "--timeout", "10")
+    assert code == 0
+    assert out.split()[:3] == ["ok", "anthropic", "200"]
+    assert out.rstrip().endswith('ms  "pong"')
+    code, out, _ = cli("test", "bad", "--timeout", "10")
+    assert code == 1
+    assert out.split()[:3] == ["fail", "anthropic", "401"]
+    assert out.rstrip().endswith("ms  invalid x-api-key")
+
+
+def test_test_command_reads_the_env_var_at_use_time(
+    cli: Cli, provider_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_local(cli, "env", provider_url, "--api-key-env", "CAL_TEST_PROBE_KEY")
+    monkeypatch.delenv("CAL_TEST_PROBE_KEY", raising=False)
+    code, _, err = cli("test", "env")
+    assert (code, err) == (1, "cal: $CAL_TEST_PROBE_KEY (the key of endpoint 'env') is not set\n")
+    monkeypatch.setenv("CAL_TEST_PROBE_KEY", KEY)
+    assert cli("test", "env", "--timeout", "10")[0] == 0
+
+
+def _add_local(cli: Cli, name: str, url: str, *extra: str) -> None:
+    code, _, err = cli("add", name, "--url", url, "--format", "anthropic", *extra)
+    assert (code, err) == (0, "")
+
+
+def test_importing_the_commands_stays_light() -> None:
+    code = "import sys, cal.cli.endpoint; print(sorted({'trio', 'httpx'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
