@@ -251,13 +251,17 @@ Victim = tuple[str, str, str | None, int]
 """(request_id, run_id, bundle_path, bundle_bytes) of a row to prune."""
 
 
+def _victims(cursor: sqlite3.Cursor) -> list[Victim]:
+    return [(str(r[0]), str(r[1]), r[2], int(r[3])) for r in cursor]
+
+
 def older_than(conn: sqlite3.Connection, cutoff: float) -> list[Victim]:
     """Rows started before `cutoff` (Unix seconds)."""
     sql = (
         "SELECT request_id, run_id, bundle_path, bundle_bytes FROM requests "
         "WHERE started_at < ? ORDER BY started_at"
     )
-    return [tuple(r) for r in conn.execute(sql, (cutoff,))]  # type: ignore[misc]
+    return _victims(conn.execute(sql, (cutoff,)))
 
 
 def runs_oldest_first(conn: sqlite3.Connection) -> list[str]:
@@ -269,7 +273,7 @@ def runs_oldest_first(conn: sqlite3.Connection) -> list[str]:
 def rows_of_run(conn: sqlite3.Connection, run_id: str) -> list[Victim]:
     """Every row of a run."""
     sql = "SELECT request_id, run_id, bundle_path, bundle_bytes FROM requests WHERE run_id = ?"
-    return [tuple(r) for r in conn.execute(sql, (run_id,))]  # type: ignore[misc]
+    return _victims(conn.execute(sql, (run_id,)))
 
 
 def total_bundle_bytes(conn: sqlite3.Connection) -> int:
@@ -283,7 +287,7 @@ def oldest_rows(conn: sqlite3.Connection, limit: int) -> list[Victim]:
         "SELECT request_id, run_id, bundle_path, bundle_bytes FROM requests "
         "WHERE bundle_bytes > 0 ORDER BY started_at, request_id LIMIT ?"
     )
-    return [tuple(r) for r in conn.execute(sql, (limit,))]  # type: ignore[misc]
+    return _victims(conn.execute(sql, (limit,)))
 
 
 def delete_requests(conn: sqlite3.Connection, request_ids: list[str]) -> None:

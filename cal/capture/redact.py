@@ -1,0 +1,150 @@
+"""Secret redaction for everything capture records (pure).
+
+A redacted secret becomes a hint that lets people tell keys apart without exposing them: a
+public prefix (`sk-ant-api03-`, `sk-proj-`, `AIza`, `Bearer `…, or the first 4 characters),
+the length, and for long values the first 8 hex digits of its sha256:
+`sk-ant-api03-...[REDACTED len=108 sha256=1a2b3c4d]`. Markers are ASCII without quotes or
+backslashes, so a JSON body stays valid JSON after redaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+
+Header = tuple[str, str]
+
+SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "cookie",
+        "set-cookie",
+    }
+)
+"""Header names whose whole value is a credential."""
+_SECRET_NAME_PARTS = ("api-key", "apikey", "access-token", "refresh-token", "auth-token", "secret")
+SECRET_QUERY_KEYS = frozenset(
+    {"key", "api_key", "apikey", "api-key", "access_token", "token", "refresh_token", "secret"}
+)
+"""Query parameters whose value is a credential (Gemini's `?key=`, OAuth `access_token`)."""
+
+# Credential shapes found anywhere in a value or a body; group 1 is the public prefix kept.
+_TOKEN_PATTERN = re.compile(
+    rb"(sk-ant-[a-z]{2,5}\d{0,3}-)[A-Za-z0-9_\-]{16,}"
+    rb"|(sk-(?:proj|svcacct|admin|None)-)[A-Za-z0-9_\-]{16,}"
+    rb"|(sk-)[A-Za-z0-9_\-]{20,}"
+    rb"|(AIza)[0-9A-Za-z_\-]{30,}"
+    rb"|(ya29\.)[0-9A-Za-z_\-.]{20,}"
+    rb"|(eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
+    rb"|((?i:bearer)\s+)(?=[A-Za-z0-9._~+/\-]{16})"
+    rb"(?>[A-Za-z0-9_~+/\-]+(?:\.[A-Za-z0-9_~+/\-]+)*=*)(?!\.)"
+)
+_MARKER = b"[REDACTED"
+
+
+def hint(secret: str, *, keep_prefix: bool = True) -> str:
+    """The non-secret stand-in for `secret` (prefix, length, short fingerprint)."""
+    raw = secret.encode("utf-8", "surrogateescape")
+    return _hint(raw, None if keep_prefix else b"").decode("ascii", "replace")
+
+
+def _hint(secret: bytes, prefix: bytes | None = None) -> bytes:
+    if prefix is None:
+        match = _TOKEN_PATTERN.fullmatch(secret)
+        if match is not None:
+            prefix = next(g for g in match.groups() if g is not None)
+        else:
+            prefix = secret[:4] if len(secret) >= 16 else b""
+    rest = len(secret) - len(prefix)
+    out = prefix + b"..." + _MARKER + b" len=" + str(len(secret)).encode()
+    if rest >= 16:
+        out += b" sha256=" + hashlib.sha256(secret).hexdigest()[:8].encode()
+    return out + b"]"
+
+
+def _scheme_hint(value: str) -> str:
+    """`Bearer tok` keeps its scheme; any other value is hinted whole."""
+    scheme, sep, token = value.partition(" ")
+    if sep and scheme.lower() in ("bearer", "basic", "token", "digest") and token:
+        return f"{scheme} {hint(token.strip())}"
+    return hint(value, keep_prefix=False)
+
+
+def is_secret_header(name: str) -> bool:
+    """True for header names that carry credentials."""
+    lowered = name.lower()
+    return lowered in SECRET_HEADERS or any(p in lowered for p in _SECRET_NAME_PARTS)
+
+
+def redact_headers(headers: Iterable[Header]) -> list[Header]:
+    """Headers with credential values replaced by hints; order and duplicates kept."""
+    out: list[Header] = []
+    for name, value in headers:
+        if is_secret_header(name):
+            out.append((name, _scheme_hint(value)))
+        else:
+            out.append((name, redact_text(value)))
+    return out
+
+
+def redact_query(query: str) -> str:
+    """A query string with credential parameters (`key=…`, `access_token=…`) hinted."""
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        if sep and name.lower() in SECRET_QUERY_KEYS and value:
+            parts.append(f"{name}={hint(value)}")
+        else:
+            parts.append(redact_text(part))
+    return "&".join(parts)
+
+
+def redact_url(url: str) -> str:
+    """A URL with its query credentials and any `user:password@` hinted."""
+    base, sep, rest = url.partition("?")
+    query, hash_sep, fragment = rest.partition("#")
+    scheme, slashes, remainder = base.partition("://")
+    if slashes:
+        authority, slash, path = remainder.partition("/")
+        if "@" in authority:
+            userinfo, _, host = authority.rpartition("@")
+            user, colon, password = userinfo.partition(":")
+            shown = f"{user}:{hint(password)}" if colon else hint(user)
+            authority = f"{shown}@{host}"
+        base = f"{scheme}://{authority}{slash}{redact_text(path)}"
+    return base + sep + redact_query(query) + hash_sep + fragment
+
+
+def redact_text(text: str) -> str:
+    """`text` with every recognised credential shape hinted."""
+    if not _may_hold_token(text):
+        return text
+    return redact_bytes(text.encode("utf-8", "surrogateescape")).decode("utf-8", "surrogateescape")
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """`data` (a body, a stream event) with every recognised credential shape hinted."""
+    return _TOKEN_PATTERN.sub(_replace, data)
+
+
+def _replace(match: re.Match[bytes]) -> bytes:
+    prefix = next(g for g in match.groups() if g is not None)
+    if prefix[:1] in (b"b", b"B"):  # `Bearer <token>`: keep the scheme, hint the token
+        return prefix + _hint(match.group(0)[len(prefix) :])
+    return _hint(match.group(0), prefix)
+
+
+def _may_hold_token(text: str) -> bool:
+    return len(text) >= 16
+
+
+def contains_secret(data: bytes) -> bool:
+    """True when `data` holds something `redact_bytes` would replace."""
+    return _TOKEN_PATTERN.search(data) is not None

@@ -1,0 +1,248 @@
+"""The capture writer: a runtime service that turns finished exchanges into bundles and index rows.
+
+The gateway calls `submit_nowait` (never blocks; a full channel counts and logs a drop). The
+service drains the channel in batches; each batch is built, written and indexed in one worker
+thread (one at a time, shared with retention), so the trio loop never waits on the disk. On stop
+it drains what is queued for at most `shutdown_grace_s`; whatever is left is counted as dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import msgspec
+import trio
+
+from cal.capture import disk
+from cal.capture.bundle import build_bundle, bundle_prompts
+from cal.capture.model import Exchange
+from cal.capture.redact import redact_text
+from cal.capture.retention import PruneResult, RetentionLimits, prune
+from cal.capture.rows import request_row, search_text
+from cal.config import Settings
+from cal.store.db import Database
+from cal.store.requests import RequestRow, insert_request
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPACITY = 1024
+BATCH = 64
+DROP_LOG_INTERVAL_S = 10.0
+
+
+class CaptureStatistics(msgspec.Struct, frozen=True):
+    """What the portal's status shows about the writer."""
+
+    written: int
+    dropped: int
+    queued: int
+    failed: int
+    bytes_written: int
+    pruned: int
+    last_error: str | None
+
+
+class _BatchResult(msgspec.Struct):
+    written: int = 0
+    failed: int = 0
+    bytes_written: int = 0
+    last_error: str | None = None
+
+
+class CaptureWriter:
+    """Service `capture` and ExchangeSink: bundles on disk plus rows in the request index."""
+
+    name = "capture"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        retention_interval_s: float = 60.0,
+        current_run: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.retention_interval_s = retention_interval_s
+        self.current_run = current_run
+        self._clock = clock
+        self._send, self._receive = trio.open_memory_channel[Exchange](capacity)
+        self._limiter = trio.CapacityLimiter(1)
+        self._written = self._dropped = self._failed = self._bytes = self._pruned = 0
+        self._last_error: str | None = None
+        self._unlogged_drops = 0
+        self._last_drop_log = float("-inf")
+
+    # -- ExchangeSink -----------------------------------------------------------------------
+
+    def submit_nowait(self, exchange: Exchange) -> bool:
+        """Queue `exchange`; False (and a counted, rate-limited logged drop) when full or closed."""
+        try:
+            self._send.send_nowait(exchange)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            self._count_drop(1)
+            return False
+        return True
+
+    def _count_drop(self, count: int) -> None:
+        self._dropped += count
+        self._unlogged_drops += count
+        now = time.monotonic()
+        if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
+            log.warning(
+                "capture: %d exchange(s) dropped (writer queue full or stopped); %d in total",
+                self._unlogged_drops,
+                self._dropped,
+            )
+            self._unlogged_drops = 0
+            self._last_drop_log = now
+
+    def statistics(self) -> CaptureStatistics:
+        """Counters since start."""
+        return CaptureStatistics(
+            written=self._written,
+            dropped=self._dropped,
+            queued=self._receive.statistics().current_buffer_used,
+            failed=self._failed,
+            bytes_written=self._bytes,
+            pruned=self._pruned,
+            last_error=self._last_error,
+        )
+
+    # -- Service ----------------------------------------------------------------------------
+
+    async def run(
+        self, stop: trio.Event, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Open the index, then write until `stop`, then drain (bounded) and return."""
+        db = await trio.to_thread.run_sync(Database.open, self.settings.db_path)
+        try:
+            await self._in_thread(self._startup)
+            task_status.started(f"capture writer {self.settings.dump_dir}")
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._retention_loop, db)
+                await self._consume(db, stop)
+                nursery.cancel_scope.cancel()
+        finally:
+            left = self._receive.statistics().current_buffer_used
+            if left:
+                self._count_drop(left)
+            self._receive.close()
+            db.close()
+
+    async def _in_thread(self, fn: Callable[[], object]) -> object:
+        return await trio.to_thread.run_sync(fn, limiter=self._limiter)
+
+    def _startup(self) -> None:
+        if self.settings.dump_enabled:
+            self.settings.dump_dir.mkdir(mode=disk.DIR_MODE, parents=True, exist_ok=True)
+            disk.clear_staging(self.settings.dump_dir)
+
+    async def _consume(self, db: Database, stop: trio.Event) -> None:
+        with trio.CancelScope() as drain_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._close_on_stop, stop, drain_scope)
+                async for first in self._receive:
+                    batch = [first]
+                    while len(batch) < BATCH:
+                        try:
+                            batch.append(self._receive.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    await self._write_batch(db, batch)
+                nursery.cancel_scope.cancel()
+
+    async def _close_on_stop(self, stop: trio.Event, drain_scope: trio.CancelScope) -> None:
+        await stop.wait()
+        self._send.close()  # the loop ends once the queue is empty…
+        drain_scope.deadline = trio.current_time() + self.settings.shutdown_grace_s  # …or at this
+
+    async def _write_batch(self, db: Database, batch: list[Exchange]) -> None:
+        result = await trio.to_thread.run_sync(self._write_sync, db, batch, limiter=self._limiter)
+        self._written += result.written
+        self._failed += result.failed
+        self._bytes += result.bytes_written
+        if result.last_error is not None:
+            self._last_error = result.last_error
+
+    def _write_sync(self, db: Database, batch: list[Exchange]) -> _BatchResult:
+        result = _BatchResult()
+        rows: list[tuple[RequestRow, str]] = []
+        for exchange in batch:
+            try:
+                rows.append(self._write_bundle(exchange, result))
+            except Exception as exc:  # one bad bundle must not stop the others
+                self._note_failure(result, exchange, exc)
+        try:
+            with db.write() as conn:
+                for row, text in rows:
+                    insert_request(conn, row, text)
+        except Exception as exc:
+            result.written -= len(rows)
+            result.failed += len(rows)
+            result.last_error = redact_text(f"index write failed: {exc}")
+            log.error("capture: %s", result.last_error)
+        return result
+
+    def _write_bundle(self, exchange: Exchange, result: _BatchResult) -> tuple[RequestRow, str]:
+        settings = self.settings
+        rel_path: str | None = None
+        size = 0
+        if settings.dump_enabled:
+            bundle = build_bundle(exchange, settings)
+            prompts = bundle.prompts
+            rel_path = disk.bundle_rel_path(exchange)
+            size = disk.write_bundle(settings.dump_dir, rel_path, bundle)
+            disk.append_request_line(settings.dump_dir, exchange, rel_path)
+        else:
+            prompts = bundle_prompts(exchange, settings)
+        row = request_row(
+            exchange,
+            prompts,
+            bundle_path=rel_path,
+            bundle_bytes=size,
+            secrets=settings.capture_secrets,
+        )
+        result.written += 1
+        result.bytes_written += size
+        return row, search_text(prompts)
+
+    def _note_failure(self, result: _BatchResult, exchange: Exchange, exc: Exception) -> None:
+        result.failed += 1
+        result.last_error = redact_text(f"request {exchange.request_id}: {exc}")
+        log.error("capture: cannot write bundle: %s", result.last_error)
+
+    # -- retention --------------------------------------------------------------------------
+
+    async def _retention_loop(self, db: Database) -> None:
+        while True:
+            result = await self.prune_now(db)
+            if result.requests:
+                log.info(
+                    "capture retention: removed %d request(s), %d run(s), %d bytes",
+                    result.requests,
+                    result.runs,
+                    result.bytes,
+                )
+            await trio.sleep(self.retention_interval_s)
+
+    async def prune_now(self, db: Database) -> PruneResult:
+        """One retention pass (in the writer's thread slot)."""
+        limits = RetentionLimits.from_settings(self.settings)
+
+        def work() -> PruneResult:
+            return prune(
+                db, self.settings.dump_dir, limits, now=self._clock(), current_run=self.current_run
+            )
+
+        try:
+            result = await trio.to_thread.run_sync(work, limiter=self._limiter)
+        except Exception as exc:
+            self._last_error = redact_text(f"retention failed: {exc}")
+            log.error("capture: %s", self._last_error)
+            return PruneResult()
+        self._pruned += result.requests
+        return result
