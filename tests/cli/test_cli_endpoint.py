@@ -241,3 +241,22 @@ def test_importing_the_commands_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_change_from_another_process_moves_data_version(tmp_path: Path) -> None:
+    from cal.store import SECRET_KEY_FILE, Store
+
+    data_dir = tmp_path / "data"
+    with Store.open(data_dir / "code-agent-lens.db", data_dir / SECRET_KEY_FILE) as runtime:
+        seen, endpoints, _ = runtime.load_snapshot()
+        assert endpoints == []
+        args = ["add", "late", "--url", "https://h", "--format", "gemini", "--api-key", KEY]
+        subprocess.run(
+            [sys.executable, "-m", "cal", "endpoint", *args, "--data-dir", str(data_dir)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        assert runtime.data_version() != seen
+        _, endpoints, _ = runtime.load_snapshot()
+        assert [(e.name, e.api_key) for e in endpoints] == [("late", KEY)]

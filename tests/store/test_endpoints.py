@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
 from cal.routing.model import Endpoint
 from cal.store import SECRET_KEY_FILE, Store, StoreError, open_store
@@ -220,3 +222,35 @@ def test_open_store_uses_the_settings_paths(make_settings) -> None:  # type: ign
         store.add_endpoint(_ep("a", api_key=SECRET))
     assert settings.db_path.exists()
     assert (settings.data_dir / SECRET_KEY_FILE).exists()
+
+
+def test_racing_key_creation_agrees_on_one_key(tmp_path: Path) -> None:
+    key_path = tmp_path / SECRET_KEY_FILE
+    results: list[bytes] = []
+    barrier = threading.Barrier(8)
+
+    def create() -> None:
+        barrier.wait()
+        results.append(create_key(key_path))
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(results) == 8
+    assert len(set(results)) == 1
+    assert list(tmp_path.iterdir()) == [key_path]
+
+
+async def test_one_store_serves_many_worker_threads(store: Store) -> None:
+    async def add(i: int) -> None:
+        await trio.to_thread.run_sync(store.add_endpoint, _ep(f"e{i:02d}", api_key=f"{SECRET}{i}"))
+        await trio.to_thread.run_sync(store.list_endpoints)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for i in range(20):
+                nursery.start_soon(add, i)
+    endpoints = await trio.to_thread.run_sync(store.list_endpoints)
+    assert [e.api_key for e in endpoints] == [f"{SECRET}{i}" for i in range(20)]
