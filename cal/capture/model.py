@@ -76,6 +76,10 @@ class Attempt(msgspec.Struct):
     error: ErrorInfo | None = None
     reason: str | None = None
     """Why this attempt was made or given up (retry, failover…), for people reading the record."""
+    model: str | None = None
+    """The model name sent upstream (after the endpoint's model map), when known."""
+    sent_ms: float | None = None
+    """When the upstream request was sent (after request transformation), ms since request start."""
 
 
 class Exchange(msgspec.Struct):
@@ -118,6 +122,16 @@ class Exchange(msgspec.Struct):
     """What translation changed or dropped, unknown events skipped, and similar remarks."""
     ttfb_ms: float | None = None
     duration_ms: float | None = None
+    body_read_ms: float | None = None
+    """When the client's request body had been read whole (ingress capture done)."""
+    resolved_ms: float | None = None
+    """When the endpoint had been chosen (endpoint resolution done)."""
+    response_model: str | None = None
+    """The model the upstream says answered, when the response names it."""
+    finish_reasons: list[str] = msgspec.field(default_factory=list)
+    """Why generation stopped, as the upstream said it (`end_turn`, `stop`, `tool_use`…)."""
+    cost_usd: float | None = None
+    """Estimated cost of the request in US dollars, when a price is known."""
 
     @property
     def obs_ref(self) -> str:

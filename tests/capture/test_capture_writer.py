@@ -1,0 +1,171 @@
+"""The writer service: nothing lost, drops counted, secrets never on disk, atomic bundles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+import trio
+import trio.lowlevel
+from capture_samples import SECRETS
+
+from cal.capture import disk
+from cal.capture.bundle import Artifact, Bundle, build_bundle
+from cal.capture.model import Exchange
+from cal.capture.writer import CaptureWriter
+from cal.config import Settings
+from cal.store.db import Database
+from cal.store.requests import RequestFilter, count_requests, get_request, list_requests
+
+
+async def _run_until_written(writer: CaptureWriter, count: int, submit: Callable[[], None]) -> None:
+    """Start the writer, submit, stop it at once: the stop drains what is queued."""
+    stop = trio.Event()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, stop)
+            submit()
+            stop.set()
+    stats = writer.statistics()
+    assert stats.written + stats.failed == count
+
+
+def _bundle_dirs(settings: Settings) -> list[Path]:
+    return [p.parent for p in (settings.dump_dir / "runs").glob("*/traces/*/*/prompt.index.json")]
+
+
+async def test_500_concurrent_exchanges_become_500_bundles_and_rows(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings(shutdown_grace_s=20.0)
+    writer = CaptureWriter(settings)
+    exchanges = [make_exchange() for _ in range(500)]
+
+    async def submit_all() -> None:
+        async def one(exchange: Exchange) -> None:
+            await trio.lowlevel.checkpoint()
+            assert writer.submit_nowait(exchange)
+
+        async with trio.open_nursery() as nursery:
+            for exchange in exchanges:
+                nursery.start_soon(one, exchange)
+
+    stop = trio.Event()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, stop)
+            await submit_all()
+            stop.set()  # the writer drains the queue before it returns
+    stats = writer.statistics()
+    assert (stats.written, stats.dropped, stats.failed, stats.queued) == (500, 0, 0, 0)
+    assert stats.bytes_written > 0
+    assert len(_bundle_dirs(settings)) == 500
+    db = Database.open(settings.db_path)
+    with db.read() as conn:
+        assert count_requests(conn) == 500
+        row = get_request(conn, exchanges[0].request_id)
+    db.close()
+    assert row is not None and row.bundle_path is not None
+    assert (settings.dump_dir / row.bundle_path / "prompt.index.json").is_file()
+    jsonl = (settings.dump_dir / "runs" / exchanges[0].run_id / "requests.jsonl").read_bytes()
+    assert len(jsonl.splitlines()) == 500
+    assert not list((settings.dump_dir / disk.STAGING).iterdir())
+
+
+async def test_a_full_channel_counts_drops_and_never_blocks(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    writer = CaptureWriter(make_settings(), capacity=3)
+    accepted = [writer.submit_nowait(make_exchange()) for _ in range(5)]
+    assert accepted == [True, True, True, False, False]
+    assert writer.statistics().dropped == 2 and writer.statistics().queued == 3
+    await _run_until_written(writer, 3, lambda: None)
+    assert writer.statistics().written == 3
+    assert writer.submit_nowait(make_exchange()) is False  # stopped: counted too
+    assert writer.statistics().dropped == 3
+
+
+async def test_no_secret_reaches_any_file_of_the_data_dir(
+    make_settings: Callable[..., Settings],
+    make_exchange: Callable[..., Exchange],
+    make_failed_exchange: Callable[..., Exchange],
+) -> None:
+    settings = make_settings()
+    writer = CaptureWriter(settings)
+    batch = [make_exchange(), make_failed_exchange(), make_exchange(stream=False)]
+    await _run_until_written(writer, 3, lambda: [writer.submit_nowait(e) for e in batch] and None)
+    assert writer.statistics().written == 3
+    files = [p for p in settings.data_dir.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".db") for p in files)
+    assert len(files) > 40
+    for path in files:
+        data = path.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in data, (path, secret)
+            assert secret[8:28].encode() not in data, (path, secret)
+
+
+async def test_secrets_are_kept_when_capture_secrets_is_on(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings(capture_secrets=True)
+    writer = CaptureWriter(settings)
+    exchange = make_exchange()
+    await _run_until_written(writer, 1, lambda: writer.submit_nowait(exchange) and None)
+    (bundle,) = _bundle_dirs(settings)
+    headers = (bundle / "ingress.request.headers.json").read_bytes()
+    assert SECRETS[0].encode() in headers
+    assert (bundle / "ingress.request.body.raw").read_bytes() == exchange.client_body
+
+
+async def test_dump_disabled_still_indexes(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings(dump_enabled=False)
+    writer = CaptureWriter(settings)
+    exchange = make_exchange()
+    await _run_until_written(writer, 1, lambda: writer.submit_nowait(exchange) and None)
+    assert not settings.dump_dir.exists()
+    db = Database.open(settings.db_path)
+    with db.read() as conn:
+        rows, total = list_requests(conn, RequestFilter(text="hello there"))
+    db.close()
+    assert total == 1 and rows[0].bundle_path is None and rows[0].prompt_count == 4
+
+
+def test_a_failed_write_leaves_nothing_behind(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings()
+    exchange = make_exchange()
+    good = build_bundle(exchange, settings)
+    bad = Bundle([*good.files, Artifact("../escape", b"x")], good.prompts, good.manifest)
+    rel = disk.bundle_rel_path(exchange)
+    with pytest.raises(ValueError, match="unsafe artifact name"):
+        disk.write_bundle(settings.dump_dir, rel, bad)
+    assert not (settings.dump_dir / rel).exists()
+    assert not list((settings.dump_dir / disk.STAGING).iterdir())
+    disk.write_bundle(settings.dump_dir, rel, good)
+    manifest = msgspec.json.decode((settings.dump_dir / rel / "prompt.index.json").read_bytes())
+    on_disk = sorted(p.name for p in (settings.dump_dir / rel).iterdir())
+    assert on_disk == sorted([f["name"] for f in manifest["files"]] + ["prompt.index.json"])
+
+
+async def test_leftover_staging_is_cleared_at_start(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    leftover = settings.dump_dir / disk.STAGING / "req-x-0000" / "ingress.request.body.raw"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half")
+    stop = trio.Event()
+    stop.set()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(CaptureWriter(settings).run, stop)
+    assert not leftover.parent.exists()
+
+
+def test_unsafe_ids_become_safe_path_segments(make_exchange: Callable[..., Exchange]) -> None:
+    exchange = make_exchange(trace_id="../../etc", request_id="a/b\\c")
+    rel = disk.bundle_rel_path(exchange)
+    assert ".." not in rel.split("/") and rel.count("/") == 4
