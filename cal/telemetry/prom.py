@@ -1,0 +1,48 @@
+"""Prometheus exposition of cal's metrics: one CollectorRegistry per Telemetry object.
+
+Names and labels come from `names.METRICS` through the OTLP→Prometheus translation, so a
+Prometheus scraping the portal's `/metrics` and a collector receiving cal's OTLP see the same series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
+
+from cal.telemetry import names as n
+from cal.telemetry.measures import Observation
+
+
+class PrometheusMetrics:
+    """Every declared instrument as a prometheus_client metric in a private registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._metrics: dict[str, MetricWrapperBase] = {
+            spec.name: _build(spec, self.registry) for spec in n.METRICS
+        }
+
+    def record(self, observation: Observation) -> None:
+        """Add or observe one value."""
+        metric = self._metrics[observation.spec.name]
+        child = metric.labels(*observation.labels)
+        if isinstance(child, Counter):
+            child.inc(observation.value)
+        elif isinstance(child, Histogram):
+            child.observe(observation.value)
+
+    def payload(self) -> tuple[bytes, str]:
+        """(body, content type) of a `/metrics` response in the text exposition format."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _build(spec: n.MetricSpec, registry: CollectorRegistry) -> MetricWrapperBase:
+    labels = [n.prometheus_label(key) for key in spec.labels]
+    if spec.kind == "counter":
+        name = spec.prometheus_name.removesuffix("_total")
+        return Counter(name, spec.description, labels, registry=registry)
+    return Histogram(
+        spec.prometheus_name, spec.description, labels, registry=registry, buckets=spec.buckets
+    )
