@@ -50,22 +50,29 @@ def create_key(path: Path) -> bytes:
     The key is written to a private temporary file and hard-linked into place, so no reader ever
     sees a half-written key and two processes racing end up with the same one.
     """
+    try:
+        _write_new_key(path)
+    except OSError as exc:
+        raise StoreError(f"cannot create the secret key {path}: {exc}") from None
+    stored = read_key(path)
+    if stored is None:
+        raise StoreError(f"the secret key {path} vanished while it was being created")
+    return stored
+
+
+def _write_new_key(path: Path) -> None:
+    """A fresh key in a private temporary file, published as `path` unless `path` exists."""
     path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    key = secrets.token_bytes(KEY_BYTES)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(base64.b64encode(key) + b"\n")
+            out.write(base64.b64encode(secrets.token_bytes(KEY_BYTES)) + b"\n")
             out.flush()
             os.fsync(out.fileno())
         _link_into_place(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    stored = read_key(path)
-    if stored is None:
-        raise StoreError(f"the secret key {path} vanished while it was being created")
-    return stored
 
 
 def _link_into_place(tmp: Path, path: Path) -> None:

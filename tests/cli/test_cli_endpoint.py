@@ -260,3 +260,15 @@ def test_a_change_from_another_process_moves_data_version(tmp_path: Path) -> Non
         assert runtime.data_version() != seen
         _, endpoints, _ = runtime.load_snapshot()
         assert [(e.name, e.api_key) for e in endpoints] == [("late", KEY)]
+
+
+def test_an_unusable_data_dir_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = run(["endpoint", "list", "--data-dir", str(blocker / "data")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("cal: cannot create the database file")
+    assert err.count("\n") == 1
