@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 import trio
 
 from cal.cli import run
+from cal.mock import MockProvider
 from cal.serve import serve_asgi
 
 KEY = "sk-ant-api03-CLEAR-KEY-abcdefghijklmnop"
@@ -169,65 +171,61 @@ def _serving(cli: Cli) -> str:
     return next(row["name"] for row in rows if row["active"])
 
 
-async def _provider(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """Anthropic's /v1/messages, just enough: 'pong' for KEY, 401 otherwise."""
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    while (await receive()).get("more_body"):
-        pass
-    headers = dict(scope["headers"])
-    if headers.get(b"x-api-key") == KEY.encode():
-        status, body = 200, {"content": [{"type": "text", "text": "pong"}]}
-    else:
-        status, body = 401, {"type": "error", "error": {"message": "invalid x-api-key"}}
-    await send({"type": "http.response.start", "status": status, "headers": []})
-    await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
-
-
 @pytest.fixture
-def provider_url() -> Iterator[str]:
-    """The provider served by trio in a thread (the CLI runs its own trio.run in this one)."""
+def mock() -> Iterator[tuple[MockProvider, str]]:
+    """cal's mock provider served by trio in a thread (the CLI runs its own trio.run here)."""
+    app = MockProvider()
     ready: queue.Queue[tuple[trio.lowlevel.TrioToken, trio.Event, int]] = queue.Queue()
 
     async def serve() -> None:
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            _, port = await nursery.start(serve_asgi, _provider, "127.0.0.1", 0, stop)
+            _, port = await nursery.start(serve_asgi, app, "127.0.0.1", 0, stop)
             ready.put((trio.lowlevel.current_trio_token(), stop, port))
 
     thread = threading.Thread(target=trio.run, args=(serve,), daemon=True)
     thread.start()
     token, stop, port = ready.get(timeout=10)
-    yield f"http://127.0.0.1:{port}"
+    yield app, f"http://127.0.0.1:{port}"
     trio.from_thread.run_sync(stop.set, trio_token=token)
     thread.join(timeout=10)
 
 
-def test_test_command_reports_ok_and_fail(cli: Cli, provider_url: str) -> None:
-    _add_local(cli, "good", provider_url, "--api-key", KEY)
-    _add_local(cli, "bad", provider_url, "--api-key", "sk-wrong-key-000000000")
+def test_test_command_reports_ok_and_fail(cli: Cli, mock: tuple[MockProvider, str]) -> None:
+    app, url = mock
+    _add_local(cli, "good", url, "--api-key", KEY)
     code, out, _ = cli("test", "good", "--timeout", "10")
     assert code == 0
     assert out.split()[:3] == ["ok", "anthropic", "200"]
-    assert out.rstrip().endswith('ms  "pong"')
-    code, out, _ = cli("test", "bad", "--timeout", "10")
+    assert out.rstrip().endswith('ms  "Hello from the cal mock provider. You said: ping"')
+    assert app.received[-1].header("x-api-key") == KEY
+    code, out, _ = cli("test", "good", "--model", "m+status=401", "--timeout", "10")
     assert code == 1
     assert out.split()[:3] == ["fail", "anthropic", "401"]
-    assert out.rstrip().endswith("ms  invalid x-api-key")
+    assert out.rstrip().endswith("ms  HTTP 401 (cal mock fault).")
 
 
 def test_test_command_reads_the_env_var_at_use_time(
-    cli: Cli, provider_url: str, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, mock: tuple[MockProvider, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _add_local(cli, "env", provider_url, "--api-key-env", "CAL_TEST_PROBE_KEY")
+    app, url = mock
+    _add_local(cli, "env", url, "--api-key-env", "CAL_TEST_PROBE_KEY")
     monkeypatch.delenv("CAL_TEST_PROBE_KEY", raising=False)
     code, _, err = cli("test", "env")
     assert (code, err) == (1, "cal: $CAL_TEST_PROBE_KEY (the key of endpoint 'env') is not set\n")
     monkeypatch.setenv("CAL_TEST_PROBE_KEY", KEY)
     assert cli("test", "env", "--timeout", "10")[0] == 0
+    assert app.received[-1].header("x-api-key") == KEY
+
+
+def test_test_command_reports_an_unreachable_endpoint(cli: Cli) -> None:
+    with socket.socket() as sock:  # free a moment ago, no listener now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    _add_local(cli, "gone", f"http://127.0.0.1:{port}")
+    code, out, err = cli("test", "gone", "--timeout", "5")
+    assert (code, err) == (1, "")
+    assert out.split()[:3] == ["fail", "anthropic", "---"]
 
 
 def _add_local(cli: Cli, name: str, url: str, *extra: str) -> None:
