@@ -1,0 +1,135 @@
+"""Small helpers every codec shares: JSON bodies, data URLs, tool-name aliases, extras.
+
+Rule: pure functions over IR and JSON values; no API-specific shapes beyond what two or more
+codecs need identically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from cal.transform import ToolAlias, TranslationContext, TranslationError
+from cal.transform.ir import Request, ToolKind
+
+CUSTOM_TOOL_SCHEMA = msgspec.Raw(
+    b'{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}'
+)
+"""The schema a freeform (custom) tool gets where the target only has JSON-argument functions."""
+
+
+def decode_object(body: bytes, what: str = "request body") -> dict[str, Any]:
+    """`body` as a JSON object, or TranslationError(400)."""
+    try:
+        value = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise TranslationError(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise TranslationError(f"{what} must be a JSON object")
+    return value
+
+
+def try_decode(data: bytes) -> Any:
+    """`data` decoded as JSON, or None when it is not JSON."""
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return None
+
+
+def raw(value: Any) -> msgspec.Raw:
+    """A JSON value as raw JSON bytes."""
+    return msgspec.Raw(msgspec.json.encode(value))
+
+
+def from_raw(value: msgspec.Raw | None) -> Any:
+    """Raw JSON bytes as a Python value (None stays None)."""
+    return None if value is None else msgspec.json.decode(value)
+
+
+def parse_data_url(url: str) -> tuple[str, str] | None:
+    """(media type, base64 data) of a `data:<mt>;base64,<d>` URL, else None."""
+    if not url.startswith("data:"):
+        return None
+    head, sep, data = url[5:].partition(",")
+    if not sep or not head.endswith(";base64"):
+        return None
+    return head.removesuffix(";base64") or "application/octet-stream", data
+
+
+def data_url(media_type: str | None, data: str) -> str:
+    """A base64 data URL."""
+    return f"data:{media_type or 'application/octet-stream'};base64,{data}"
+
+
+def upstream_tool_name(
+    name: str,
+    namespace: str | None,
+    kind: ToolKind,
+    ctx: TranslationContext,
+    *,
+    custom_native: bool,
+) -> str:
+    """The tool's name for an upstream without namespaces (flattened `<namespace>__<name>`, bare
+    for the `functions` namespace); records an alias when the name or kind changes so the
+    upstream parser can map calls back with `restore_tool`."""
+    flat = name if namespace in (None, "", "functions") else f"{namespace}__{name}"
+    wrapped = kind == "custom" and not custom_native
+    if flat != name or namespace or wrapped:
+        ctx.tool_aliases[flat] = ToolAlias(
+            name=name, namespace=namespace, kind="custom" if wrapped else "function"
+        )
+    return flat
+
+
+def restore_tool(name: str, ctx: TranslationContext) -> ToolAlias:
+    """The original tool behind an upstream tool name (itself when it was not renamed)."""
+    return ctx.tool_aliases.get(name) or ToolAlias(name=name)
+
+
+def wrap_custom_input(text: str) -> str:
+    """Freeform tool input as the JSON arguments of its function stand-in."""
+    return msgspec.json.encode({"input": text}).decode()
+
+
+def unwrap_custom_input(arguments: str) -> str:
+    """The freeform input inside `{"input": …}` arguments (the text itself if not wrapped)."""
+    value = try_decode(arguments.encode())
+    if isinstance(value, dict) and isinstance(value.get("input"), str):
+        return str(value["input"])
+    return arguments
+
+
+def note_dropped_extras(req: Request, ctx: TranslationContext, kept: frozenset[str]) -> None:
+    """Note every request extra the target renderer does not carry (those not in `kept`)."""
+    for key in req.extras:
+        if key not in kept:
+            ctx.note(f"dropped {req.origin} field {key!r}: no equivalent upstream")
+
+
+def ok_str(value: Any) -> str | None:
+    """`value` if it is a string, else None."""
+    return value if isinstance(value, str) else None
+
+
+def ok_int(value: Any) -> int | None:
+    """`value` if it is an int (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def ok_float(value: Any) -> float | None:
+    """`value` as a float if it is a number, else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: Any) -> list[Any]:
+    """`value` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
