@@ -128,8 +128,9 @@ def error_message(raw: bytes, status: int) -> str:
         return str(error["message"])
     if isinstance(error, str) and error:
         return error
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
+    for field in ("message", "detail"):  # bare shapes of some OpenAI-compatible servers
+        if isinstance(body, dict) and isinstance(body.get(field), str) and body[field]:
+            return str(body[field])
     return raw.decode(errors="replace").strip() or f"HTTP {status}"
 
 

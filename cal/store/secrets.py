@@ -64,7 +64,8 @@ def _write_new_key(path: Path) -> None:
     """A fresh key in a private temporary file, published as `path` unless `path` exists."""
     path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
+    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_BINARY", 0)  # Windows: no CRLF
+    fd = os.open(tmp, flags, PRIVATE_FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(base64.b64encode(secrets.token_bytes(KEY_BYTES)) + b"\n")

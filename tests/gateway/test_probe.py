@@ -17,7 +17,14 @@ import pytest
 import trio
 
 from cal.formats import ApiFormat
-from cal.gateway.probe import DEFAULT_MODELS, probe_body, probe_endpoint, probe_model, reply_text
+from cal.gateway.probe import (
+    DEFAULT_MODELS,
+    error_message,
+    probe_body,
+    probe_endpoint,
+    probe_model,
+    reply_text,
+)
 from cal.mock import MockProvider
 from cal.routing.model import Endpoint
 from cal.serve import serve_asgi
@@ -202,3 +209,18 @@ def test_reply_text_tolerates_odd_bodies() -> None:
     assert reply_text("gemini", {"candidates": [{"finishReason": "MAX_TOKENS"}]}) == ""
     assert reply_text("openai-responses", {"id": "x"}) is None
     assert probe_body("gemini", "m")["generationConfig"] == {"maxOutputTokens": 16}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"type":"error","error":{"type":"x","message":"anthropic says"}}', "anthropic says"),
+        (b'[{"error":{"code":400,"message":"gemini says","status":"INVALID"}}]', "gemini says"),
+        (b'{"error":"plain"}', "plain"),
+        (b'{"detail":"Not Found"}', "Not Found"),
+        (b"Bad Gateway", "Bad Gateway"),
+        (b"", "HTTP 502"),
+    ],
+)
+def test_error_message_shapes(raw: bytes, expected: str) -> None:
+    assert error_message(raw, 502) == expected
