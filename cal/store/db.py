@@ -171,12 +171,11 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, committed on success and rolled back on any exception."""
-        with self._transaction("BEGIN IMMEDIATE") as conn:
+        with self._transaction("BEGIN IMMEDIATE", writes=True) as conn:
             yield conn
-        self._own_writes += 1
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, begin: str, *, writes: bool = False) -> Iterator[sqlite3.Connection]:
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
@@ -187,6 +186,7 @@ class Database:
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
+                self._own_writes += writes
             except sqlite3.Error as exc:
                 self._rollback()
                 raise _mapped(exc) from None
