@@ -48,18 +48,24 @@ _MARKER = b"[REDACTED"
 
 
 def hint(secret: str, *, keep_prefix: bool = True) -> str:
-    """The non-secret stand-in for `secret` (prefix, length, short fingerprint)."""
+    """The non-secret stand-in for `secret` (prefix, length, short fingerprint).
+
+    A known public prefix (`sk-ant-api03-`, `AIza`…) is always kept; otherwise the first 4
+    characters of a long value are kept only with `keep_prefix` (not for cookies).
+    """
     raw = secret.encode("utf-8", "surrogateescape")
-    return _hint(raw, None if keep_prefix else b"").decode("ascii", "replace")
+    return _hint(raw, fallback_prefix=keep_prefix).decode("ascii", "replace")
 
 
-def _hint(secret: bytes, prefix: bytes | None = None) -> bytes:
+def _hint(secret: bytes, prefix: bytes | None = None, *, fallback_prefix: bool = True) -> bytes:
     if prefix is None:
         match = _TOKEN_PATTERN.fullmatch(secret)
         if match is not None:
             prefix = next(g for g in match.groups() if g is not None)
+        elif fallback_prefix and len(secret) >= 16:
+            prefix = secret[:4]
         else:
-            prefix = secret[:4] if len(secret) >= 16 else b""
+            prefix = b""
     rest = len(secret) - len(prefix)
     out = prefix + b"..." + _MARKER + b" len=" + str(len(secret)).encode()
     if rest >= 16:

@@ -121,6 +121,10 @@ class RequestFilter(msgspec.Struct, kw_only=True, frozen=True):
     errors_only: bool = False
     text: str | None = None
     """Substring searched in prompt text, request id, trace id and model."""
+    role: str | None = None
+    """Only requests with a prompt of this role."""
+    with_prompts: bool = False
+    """Only requests with at least one extracted prompt."""
 
 
 COLUMNS: tuple[str, ...] = tuple(RequestRow.__struct_fields__)
@@ -209,6 +213,11 @@ def _where(flt: RequestFilter) -> tuple[str, list[Any]]:
     if flt.until is not None:
         clauses.append("r.started_at < ?")
         params.append(flt.until)
+    if flt.role:
+        clauses.append("(',' || r.prompt_roles || ',') LIKE ? ESCAPE '\\'")
+        params.append("%," + _like_escape(flt.role) + ",%")
+    if flt.with_prompts:
+        clauses.append("r.prompt_count > 0")
     if flt.errors_only:
         clauses.append("(r.error_kind IS NOT NULL OR r.status >= 400)")
     if flt.text:
