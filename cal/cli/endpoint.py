@@ -297,6 +297,8 @@ def probe(
 
         from cal.gateway.probe import probe_endpoint
 
+        if not timeout > 0:
+            raise CommandError(f"--timeout must be more than 0 seconds, got {timeout:g}")
         endpoint = store.get_endpoint(name)
         key = endpoint_key(endpoint)
         store.close()  # the probe may take a while; do not hold the database open

@@ -218,6 +218,12 @@ def test_test_command_reads_the_env_var_at_use_time(
     assert app.received[-1].header("x-api-key") == KEY
 
 
+def test_test_command_refuses_a_bad_timeout(cli: Cli) -> None:
+    _add(cli, "a")
+    code, _, err = cli("test", "a", "--timeout", "0")
+    assert (code, err) == (1, "cal: --timeout must be more than 0 seconds, got 0\n")
+
+
 def test_test_command_reports_an_unreachable_endpoint(cli: Cli) -> None:
     with socket.socket() as sock:  # free a moment ago, no listener now
         sock.bind(("127.0.0.1", 0))
