@@ -1,0 +1,276 @@
+"""Gemini `generateContent` requests → IR (protocols.md §1.4, §3).
+
+The model and streaming come from the URL path (`ctx.client_model`, `ctx.stream`), not the body.
+`systemInstruction` becomes a leading system message; `model` contents become assistant turns,
+`functionResponse` parts tool messages (split from any other user parts). Calls without an `id`
+get a stable synthesized one, and an id-less `functionResponse` takes the id of the oldest
+unanswered call with its name. A `thoughtSignature` becomes a signature-only `Thinking` right
+before its part, or, when it is one of our `gw1.` envelopes, the block it carries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from cal.formats import ApiFormat
+from cal.transform import TranslationContext
+from cal.transform.common import decode_object, ok_float, ok_int, ok_str, raw
+from cal.transform.gemini_schema import to_json_schema
+from cal.transform.ir import (
+    File,
+    Image,
+    Message,
+    Opaque,
+    Part,
+    Reasoning,
+    Request,
+    ResponseFormat,
+    Text,
+    Thinking,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    unseal,
+)
+
+ORIGIN: ApiFormat = "gemini"
+_HANDLED = frozenset(
+    {
+        "contents",
+        "systemInstruction",
+        "system_instruction",
+        "tools",
+        "toolConfig",
+        "generationConfig",
+    }
+)
+_GEN_HANDLED = frozenset(
+    {
+        "maxOutputTokens",
+        "temperature",
+        "topP",
+        "topK",
+        "stopSequences",
+        "seed",
+        "candidateCount",
+        "responseMimeType",
+        "responseJsonSchema",
+        "responseSchema",
+        "thinkingConfig",
+    }
+)
+
+
+def synth_call_id(seed: str, ordinal: int) -> str:
+    """A stable id for an id-less Gemini function call (`call_` + hash of seed and position)."""
+    digest = hashlib.sha256(f"{seed}:{ordinal}".encode()).hexdigest()[:24]
+    return f"call_{digest}"
+
+
+def signature_block(signature: str) -> Thinking:
+    """The IR form of a Gemini `thoughtSignature` (or of the envelope it carries)."""
+    return unseal(signature) or Thinking(text="", signature=signature, origin=ORIGIN)
+
+
+def media_part(mime: str | None, data: str | None = None, url: str | None = None) -> Part:
+    """An inlineData/fileData payload as an IR image or file."""
+    if mime and mime.startswith("image/"):
+        return Image(media_type=mime, data=data, url=url)
+    return File(media_type=mime, data=data, url=url)
+
+
+class _Reader:
+    """Reads `contents` into IR messages, pairing calls and responses."""
+
+    def __init__(self, ctx: TranslationContext) -> None:
+        self.ctx = ctx
+        self.messages: list[Message] = []
+        self.pending: list[tuple[str, str]] = []  # (name, id) of calls without a response yet
+        self.calls = 0
+
+    def push(self, role: str, part: Part) -> None:
+        last = self.messages[-1] if self.messages else None
+        if last is not None and last.role == role:
+            last.content.append(part)
+        else:
+            self.messages.append(Message(role=role, content=[part]))  # type: ignore[arg-type]
+
+    def content(self, content: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        role = "assistant" if content.get("role") == "model" else "user"
+        for part in content.get("parts") or []:
+            if isinstance(part, dict):
+                self.part(role, part)
+
+    def part(self, role: str, part: dict[str, Any]) -> None:
+        signature = ok_str(part.get("thoughtSignature"))
+        if "text" in part and part.get("thought"):
+            block = Thinking(text=str(part["text"]), signature=signature, origin=ORIGIN)
+            self.push(role, unseal(signature) or block if signature else block)
+            return
+        if signature:
+            self.push(role, signature_block(signature))
+        if "text" in part:
+            if part["text"]:
+                self.push(role, Text(text=str(part["text"])))
+        elif "inlineData" in part:
+            data = part["inlineData"] or {}
+            self.push(role, media_part(ok_str(data.get("mimeType")), data=ok_str(data.get("data"))))
+        elif "fileData" in part:
+            data = part["fileData"] or {}
+            self.push(
+                role, media_part(ok_str(data.get("mimeType")), url=ok_str(data.get("fileUri")))
+            )
+        elif "functionCall" in part:
+            self.push(role, self.call(part["functionCall"] or {}))
+        elif "functionResponse" in part:
+            self.push("tool", self.result(part["functionResponse"] or {}))
+        elif not signature:
+            kind = next(iter(part), "empty")
+            self.ctx.note(f"gemini client: kept part {kind!r} as opaque")
+            self.push(role, Opaque(origin=ORIGIN, kind=kind, data=raw(part)))
+
+    def call(self, call: dict[str, Any]) -> ToolCall:
+        name = str(call.get("name", ""))
+        call_id = ok_str(call.get("id")) or synth_call_id(f"history:{name}", self.calls)
+        self.calls += 1
+        self.pending.append((name, call_id))
+        args = call.get("args")
+        return ToolCall(id=call_id, name=name, arguments=msgspec.json.encode(args or {}).decode())
+
+    def result(self, resp: dict[str, Any]) -> ToolResult:
+        name = str(resp.get("name", ""))
+        call_id = ok_str(resp.get("id"))
+        match = next(
+            (p for p in self.pending if p[1] == call_id or (not call_id and p[0] == name)), None
+        )
+        if match is not None:
+            self.pending.remove(match)
+            call_id = call_id or match[1]
+        payload = resp.get("response")
+        is_error = isinstance(payload, dict) and set(payload) == {"error"}
+        content: list[Text | Image | File] = [Text(text=_response_text(payload))]
+        for extra in resp.get("parts") or []:
+            data = (extra or {}).get("inlineData") or {}
+            if data:
+                media = media_part(ok_str(data.get("mimeType")), data=ok_str(data.get("data")))
+                content.append(media)  # type: ignore[arg-type]
+        return ToolResult(
+            call_id=call_id or synth_call_id(f"orphan:{name}", len(self.pending)),
+            content=content,
+            is_error=is_error,
+            name=name,
+        )
+
+
+def _response_text(payload: Any) -> str:
+    """The text a tool result carries: `output`/`error` when it is the only key, else JSON."""
+    if isinstance(payload, dict) and len(payload) == 1:
+        value = payload.get("output", payload.get("error", payload.get("result")))
+        if isinstance(value, str):
+            return value
+    return msgspec.json.encode(payload if payload is not None else {}).decode()
+
+
+def _tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
+    out: list[Tool] = []
+    for spec in tools if isinstance(tools, list) else []:
+        if not isinstance(spec, dict):
+            continue
+        for key in spec:
+            if key not in ("functionDeclarations", "function_declarations"):
+                ctx.note(f"gemini client: dropped server tool {key!r} (it does not cross APIs)")
+        for decl in spec.get("functionDeclarations") or spec.get("function_declarations") or []:
+            schema = decl.get("parametersJsonSchema")
+            if schema is None and decl.get("parameters") is not None:
+                schema = to_json_schema(decl["parameters"])
+            out.append(
+                Tool(
+                    name=str(decl.get("name", "")),
+                    description=ok_str(decl.get("description")),
+                    parameters=raw(schema) if schema is not None else None,
+                )
+            )
+    return out
+
+
+def _tool_choice(config: Any, ctx: TranslationContext) -> ToolChoice | None:
+    fcc = config.get("functionCallingConfig") if isinstance(config, dict) else None
+    if not isinstance(fcc, dict):
+        return None
+    mode = str(fcc.get("mode", "AUTO")).upper()
+    names = [str(n) for n in fcc.get("allowedFunctionNames") or []]
+    if mode == "NONE":
+        return ToolChoice(mode="none")
+    if mode == "ANY":
+        if len(names) == 1:
+            return ToolChoice(mode="tool", name=names[0])
+        return ToolChoice(mode="any", allowed=names or None)
+    if mode == "VALIDATED":
+        ctx.note("gemini client: functionCallingConfig mode VALIDATED served as AUTO")
+    return ToolChoice(mode="auto", allowed=names or None)
+
+
+def _reasoning(gen: dict[str, Any]) -> Reasoning | None:
+    thinking = gen.get("thinkingConfig")
+    if not isinstance(thinking, dict):
+        return None
+    budget = ok_int(thinking.get("thinkingBudget"))
+    level = ok_str(thinking.get("thinkingLevel"))
+    mode = "disabled" if budget == 0 else "adaptive" if budget == -1 else None
+    return Reasoning(
+        mode=mode,
+        effort=level.lower() if level else None,
+        budget_tokens=budget if budget is not None and budget > 0 else None,
+        include_thoughts=thinking.get("includeThoughts"),
+    )
+
+
+def _response_format(gen: dict[str, Any]) -> ResponseFormat | None:
+    if gen.get("responseMimeType") != "application/json":
+        return None
+    schema = gen.get("responseJsonSchema")
+    if schema is None and gen.get("responseSchema") is not None:
+        schema = to_json_schema(gen["responseSchema"])
+    if schema is None:
+        return ResponseFormat(kind="json_object")
+    return ResponseFormat(kind="json_schema", schema=raw(schema), name="response")
+
+
+def parse_request(body: bytes, ctx: TranslationContext) -> Request:
+    """A Gemini client body → IR request (model and stream from the URL, via `ctx`)."""
+    doc = decode_object(body)
+    reader = _Reader(ctx)
+    system = doc.get("systemInstruction") or doc.get("system_instruction")
+    if isinstance(system, dict):
+        texts = [Text(text=str(p["text"])) for p in system.get("parts") or [] if "text" in p]
+        reader.messages.append(Message(role="system", content=list(texts)))
+    for content in doc.get("contents") or []:
+        reader.content(content)
+    gen = doc.get("generationConfig") or {}
+    extras = {k: raw(v) for k, v in doc.items() if k not in _HANDLED}
+    extras.update({k: raw(v) for k, v in gen.items() if k not in _GEN_HANDLED})
+    stops = gen.get("stopSequences")
+    return Request(
+        origin=ORIGIN,
+        model=ctx.client_model,
+        messages=reader.messages,
+        tools=_tools(doc.get("tools"), ctx),
+        tool_choice=_tool_choice(doc.get("toolConfig"), ctx),
+        max_tokens=ok_int(gen.get("maxOutputTokens")),
+        temperature=ok_float(gen.get("temperature")),
+        top_p=ok_float(gen.get("topP")),
+        top_k=ok_int(gen.get("topK")),
+        stop=[str(s) for s in stops] if isinstance(stops, list) else None,
+        seed=ok_int(gen.get("seed")),
+        n=ok_int(gen.get("candidateCount")),
+        reasoning=_reasoning(gen),
+        response_format=_response_format(gen),
+        stream=ctx.stream,
+        extras=extras,
+    )
