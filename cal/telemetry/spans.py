@@ -106,6 +106,10 @@ class _Tree:
         if attempt.ttfb_ms is not None:
             first = _clamp(start + attempt.ttfb_ms, sent, stop)
             yield self._response_span(attempt, ctx, first, stop, passthrough)
+        translated = not passthrough[n.PASSTHROUGH] and not x.stream and ok
+        if translated and attempt is x.attempts[-1]:
+            window = (stop, max(end_ms, stop))
+            yield self._child(n.SPAN_TRANSFORM_RESPONSE, attempt.index, ctx, *window, passthrough)
 
     def _response_span(
         self, attempt: Attempt, parent: SpanContext, first: float, stop: float, pt: dict[str, Any]
