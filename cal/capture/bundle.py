@@ -16,7 +16,14 @@ import msgspec
 
 from cal.capture.model import SCHEMA_VERSION, Attempt, Exchange, Header, StreamEvent
 from cal.capture.prompts import Prompt, extract_prompts
-from cal.capture.redact import redact_bytes, redact_headers, redact_query, redact_text, redact_url
+from cal.capture.redact import (
+    redact_bytes,
+    redact_headers,
+    redact_many,
+    redact_query,
+    redact_text,
+    redact_url,
+)
 from cal.config import Settings
 
 MANIFEST_NAME = "prompt.index.json"
@@ -121,12 +128,10 @@ class _Builder:
         limit = self.settings.max_body_bytes
         lines: list[bytes] = []
         size = 0
-        redacted = False
-        for index, event in enumerate(events):
-            data = event.data
-            if not self.secrets:
-                clean = redact_bytes(data)
-                redacted, data = redacted or clean != data, clean
+        datas = [event.data for event in events]
+        cleaned = datas if self.secrets else redact_many(datas)
+        redacted = cleaned is not datas and cleaned != datas
+        for index, (event, data) in enumerate(zip(events, cleaned, strict=True)):
             line = _event_line(index, event.t_ms, data, with_data=level == "all")
             if limit > 0 and size + len(line) > limit:
                 lines.append(_cut_line(index, len(events), limit))

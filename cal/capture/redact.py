@@ -33,16 +33,21 @@ SECRET_QUERY_KEYS = frozenset(
 )
 """Query parameters whose value is a credential (Gemini's `?key=`, OAuth `access_token`)."""
 
-# Credential shapes found anywhere in a value or a body; group 1 is the public prefix kept.
-_TOKEN_PATTERN = re.compile(
-    rb"(sk-ant-[a-z]{2,5}\d{0,3}-)[A-Za-z0-9_\-]{16,}"
-    rb"|(sk-(?:proj|svcacct|admin|None)-)[A-Za-z0-9_\-]{16,}"
-    rb"|(sk-)[A-Za-z0-9_\-]{20,}"
-    rb"|(AIza)[0-9A-Za-z_\-]{30,}"
-    rb"|(ya29\.)[0-9A-Za-z_\-.]{20,}"
-    rb"|(eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"
-    rb"|((?i:bearer)\s+)(?=[A-Za-z0-9._~+/\-]{16})"
+# Credential shapes found anywhere in a value or a body; group 1 is the public prefix kept. One
+# pattern per shape, each starting with a literal or a small class, so `re` scans fast; they run
+# in this order (a `Bearer` token is hinted whole before its parts could match another shape).
+_BEARER = re.compile(
+    rb"([Bb][Ee][Aa][Rr][Ee][Rr]\s+)(?=[A-Za-z0-9._~+/\-]{16})"
     rb"(?>[A-Za-z0-9_~+/\-]+(?:\.[A-Za-z0-9_~+/\-]+)*=*)(?!\.)"
+)
+_SHAPES = (
+    _BEARER,
+    re.compile(rb"(sk-ant-[a-z]{2,5}\d{0,3}-)[A-Za-z0-9_\-]{16,}"),
+    re.compile(rb"(sk-(?:proj|svcacct|admin|None)-)[A-Za-z0-9_\-]{16,}"),
+    re.compile(rb"(sk-)[A-Za-z0-9_\-]{20,}"),
+    re.compile(rb"(AIza)[0-9A-Za-z_\-]{30,}"),
+    re.compile(rb"(ya29\.)[0-9A-Za-z_\-.]{20,}"),
+    re.compile(rb"(eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
 )
 _MARKER = b"[REDACTED"
 
@@ -59,9 +64,9 @@ def hint(secret: str, *, keep_prefix: bool = True) -> str:
 
 def _hint(secret: bytes, prefix: bytes | None = None, *, fallback_prefix: bool = True) -> bytes:
     if prefix is None:
-        match = _TOKEN_PATTERN.fullmatch(secret)
+        match = next((m for p in _SHAPES[1:] if (m := p.fullmatch(secret))), None)
         if match is not None:
-            prefix = next(g for g in match.groups() if g is not None)
+            prefix = match.group(1)
         elif fallback_prefix and len(secret) >= 16:
             prefix = secret[:4]
         else:
@@ -137,14 +142,27 @@ def redact_text(text: str) -> str:
 
 def redact_bytes(data: bytes) -> bytes:
     """`data` (a body, a stream event) with every recognised credential shape hinted."""
-    return _TOKEN_PATTERN.sub(_replace, data)
+    data = _BEARER.sub(_replace_bearer, data)
+    for shape in _SHAPES[1:]:
+        data = shape.sub(_replace, data)
+    return data
+
+
+def redact_many(items: list[bytes]) -> list[bytes]:
+    """`redact_bytes` of each item; one scan of them all first, since most hold no secret."""
+    if not contains_secret(b"\n".join(items)):
+        return items
+    return [redact_bytes(item) for item in items]
+
+
+def _replace_bearer(match: re.Match[bytes]) -> bytes:
+    """`Bearer <token>`: keep the scheme, hint the token (with its own known prefix)."""
+    scheme = match.group(1)
+    return scheme + _hint(match.group(0)[len(scheme) :])
 
 
 def _replace(match: re.Match[bytes]) -> bytes:
-    prefix = next(g for g in match.groups() if g is not None)
-    if prefix[:1] in (b"b", b"B"):  # `Bearer <token>`: keep the scheme, hint the token
-        return prefix + _hint(match.group(0)[len(prefix) :])
-    return _hint(match.group(0), prefix)
+    return _hint(match.group(0), match.group(1))
 
 
 def _may_hold_token(text: str) -> bool:
@@ -153,4 +171,4 @@ def _may_hold_token(text: str) -> bool:
 
 def contains_secret(data: bytes) -> bool:
     """True when `data` holds something `redact_bytes` would replace."""
-    return _TOKEN_PATTERN.search(data) is not None
+    return any(shape.search(data) is not None for shape in _SHAPES)
