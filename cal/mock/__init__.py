@@ -7,7 +7,8 @@ counters). Nothing here reaches the network except the server it is served by.
 
 from __future__ import annotations
 
-from cal.mock.app import MockProvider, ReceivedRequest
+from cal.mock.app import MockProvider
+from cal.mock.incoming import ReceivedRequest
 from cal.mock.reply import MockOptions
 
 __all__ = ["MockOptions", "MockProvider", "ReceivedRequest"]

@@ -12,8 +12,7 @@ import secrets
 import time
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import msgspec
 import trio
@@ -28,34 +27,24 @@ from cal.mock.faults import (
     error_response_body,
     parse_faults,
     rate_limit_headers,
+    shape_stream,
     split_model,
 )
+from cal.mock.incoming import (
+    Header,
+    Incoming,
+    MockRequestError,
+    Receive,
+    ReceivedRequest,
+    Scope,
+    Send,
+)
 from cal.mock.reply import MockOptions, PathInfo, Reply, Turn, count_tokens, plan_reply
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Header = tuple[bytes, bytes]
+from cal.mock.ws import serve_websocket
 
 RECEIVED_MAX = 256
 _FAIL_KEYS_MAX = 1024
 _NO_FAULTS = Faults()
-
-
-class ReceivedRequest(msgspec.Struct, frozen=True):
-    """One request as it reached the mock: header names and values decoded latin-1, raw body."""
-
-    method: str
-    path: str
-    query_string: str
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        """The first value of header `name` (case-insensitive), or None."""
-        lowered = name.lower()
-        return next((v for k, v in self.headers if k.lower() == lowered), None)
 
 
 class _Api(Protocol):
@@ -97,39 +86,6 @@ _JSON = b"application/json"
 _SSE = b"text/event-stream; charset=utf-8"
 
 
-class MockRequestError(Exception):
-    """A request the mock rejects with 400 (bad JSON, unknown fault term, bad X-Mock header)."""
-
-
-class _Incoming:
-    """A request's parts and the mock's own headers, read once."""
-
-    def __init__(self, scope: Scope, body: bytes) -> None:
-        self.method: str = scope["method"]
-        self.path: str = scope["path"]
-        self.query: str = scope.get("query_string", b"").decode("latin-1")
-        self.headers: list[tuple[bytes, bytes]] = list(scope.get("headers", ()))
-        self.body = body
-        self.names = frozenset(name.lower().decode("latin-1") for name, _ in self.headers)
-        self.mock: dict[bytes, str] = {
-            name.lower(): value.decode("latin-1")
-            for name, value in self.headers
-            if name.lower().startswith(b"x-mock-")
-        }
-
-    def record(self) -> ReceivedRequest:
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.headers]
-        return ReceivedRequest(self.method, self.path, self.query, headers, self.body)
-
-    def mock_int(self, name: bytes, default: int) -> int:
-        value = self.mock.get(name)
-        if value is None:
-            return default
-        if not value.strip().isdigit():
-            raise MockRequestError(f"header {name.decode()} must be a non-negative integer")
-        return int(value)
-
-
 async def _read_body(receive: Receive) -> bytes | None:
     """The whole request body, or None when the client went away first."""
     parts: list[bytes] = []
@@ -169,29 +125,6 @@ async def _respond_json(
     await _respond(send, status, [(b"content-type", _JSON), *(headers or [])], body)
 
 
-def _malformed(event: bytes) -> bytes:
-    """A copy of `event` whose JSON data is cut in half (one malformed line)."""
-    at = event.find(b"data: ")
-    start = at + 6 if at >= 0 else 0
-    end = event.find(b"\n", start)
-    end = len(event) if end < 0 else end
-    return event[: start + (end - start) // 2] + b"\n\n"
-
-
-def shape_stream(
-    events: list[bytes], faults: Faults, error_event: Callable[[int], bytes]
-) -> list[bytes]:
-    """Apply the stream faults: a malformed line, an in-band error mid-stream, an early cut."""
-    middle = max(1, len(events) // 2)
-    if faults.error_event:
-        events = [*events[:middle], error_event(middle)]
-    elif faults.malformed and middle < len(events):
-        events = [*events[:middle], _malformed(events[middle]), *events[middle:]]
-    if faults.cut_after is not None:
-        events = events[: faults.cut_after]
-    return events
-
-
 async def _stream(
     send: Send, headers: list[Header], events: list[bytes], interval_s: float, gz: bool
 ) -> None:
@@ -229,18 +162,18 @@ class MockProvider:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
         elif scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+            await serve_websocket(self, scope, receive, send)
         elif scope["type"] == "http":
             body = await _read_body(receive)
             if body is not None:
-                incoming = _Incoming(scope, body)
+                incoming = Incoming(scope, body)
                 self.received.append(incoming.record())
                 await self._dispatch(incoming, send)
 
-    def _next_rid(self) -> str:
+    def next_rid(self) -> str:
         return f"mock{self._tag}{next(self._sequence):06d}"
 
-    async def _dispatch(self, incoming: _Incoming, send: Send) -> None:
+    async def _dispatch(self, incoming: Incoming, send: Send) -> None:
         path, method = incoming.path.rstrip("/") or "/", incoming.method
         if method == "GET":
             await self._get(incoming, path, send)
@@ -265,7 +198,7 @@ class MockProvider:
         except MockRequestError as exc:
             await _respond_json(send, 400, error_body(fmt, "invalid_request", str(exc)))
 
-    async def _get(self, incoming: _Incoming, path: str, send: Send) -> None:
+    async def _get(self, incoming: Incoming, path: str, send: Send) -> None:
         if path == "/v1/models":
             anthropic_shape = "anthropic-version" in incoming.names
             await _respond_json(
@@ -278,12 +211,12 @@ class MockProvider:
         else:
             await self._not_found(incoming, send)
 
-    async def _not_found(self, incoming: _Incoming, send: Send) -> None:
+    async def _not_found(self, incoming: Incoming, send: Send) -> None:
         fmt = guess_format(incoming.path, incoming.names)
         message = f"{incoming.method} {incoming.path} is not served by the cal mock provider"
         await _respond_json(send, 404, error_body(fmt, "not_found", message))
 
-    async def _count(self, fmt: ApiFormat, incoming: _Incoming, send: Send) -> None:
+    async def _count(self, fmt: ApiFormat, incoming: Incoming, send: Send) -> None:
         tokens = count_tokens(len(incoming.body))
         if fmt == "anthropic":
             body = b'{"input_tokens":%d}' % tokens
@@ -293,14 +226,14 @@ class MockProvider:
             body = b'{"object":"response.input_tokens","input_tokens":%d}' % tokens
         await _respond_json(send, 200, body)
 
-    def _options_for(self, incoming: _Incoming) -> MockOptions:
+    def options_for(self, incoming: Incoming) -> MockOptions:
         chunks = incoming.mock_int(b"x-mock-chunks", self.options.chunks)
         interval = incoming.mock_int(b"x-mock-interval-ms", self.options.interval_ms)
         if (chunks, interval) == (self.options.chunks, self.options.interval_ms):
             return self.options
         return MockOptions(chunks=chunks, interval_ms=interval)
 
-    def _faults_for(self, model: str, incoming: _Incoming) -> Faults:
+    def faults_for(self, model: str, incoming: Incoming) -> Faults:
         _, model_spec = split_model(model)
         header_spec = incoming.mock.get(b"x-mock-fault", "")
         if not model_spec and not header_spec:
@@ -313,7 +246,7 @@ class MockProvider:
             return faults.failures_off()
         return faults
 
-    def _still_failing(self, fail_first: int, incoming: _Incoming) -> bool:
+    def _still_failing(self, fail_first: int, incoming: Incoming) -> bool:
         """Count this request under its X-Mock-Key; True while the count is within `fail_first`."""
         key = incoming.mock.get(b"x-mock-key", "")
         count = self._attempts.pop(key, 0) + 1
@@ -323,16 +256,16 @@ class MockProvider:
         return count <= fail_first
 
     async def _generate(
-        self, fmt: ApiFormat, info: PathInfo, incoming: _Incoming, send: Send
+        self, fmt: ApiFormat, info: PathInfo, incoming: Incoming, send: Send
     ) -> None:
         api = _APIS[fmt]
         try:
             turn = api.parse_turn(incoming.body, info)
         except msgspec.DecodeError as exc:
             raise MockRequestError(f"invalid request body: {exc}") from None
-        options = self._options_for(incoming)
-        faults = self._faults_for(turn.model, incoming)
-        rid = self._next_rid()
+        options = self.options_for(incoming)
+        faults = self.faults_for(turn.model, incoming)
+        rid = self.next_rid()
         headers = [(_REQUEST_ID_HEADER[fmt], f"req_{rid}".encode())]
         if faults.delay_ms:
             await trio.sleep(faults.delay_ms / 1000)

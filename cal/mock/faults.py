@@ -10,6 +10,7 @@ the spec after its first `+`; header terms override model terms.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -162,3 +163,26 @@ def rate_limit_headers(
             ("x-ratelimit-reset-tokens", f"{wait}s"),
         ]
     return [(name.encode(), value.encode()) for name, value in headers]
+
+
+def _malformed(event: bytes) -> bytes:
+    """A copy of `event` whose JSON data is cut in half (one malformed line)."""
+    at = event.find(b"data: ")
+    start = at + 6 if at >= 0 else 0
+    end = event.find(b"\n", start)
+    end = len(event) if end < 0 else end
+    return event[: start + (end - start) // 2] + b"\n\n"
+
+
+def shape_stream(
+    events: list[bytes], faults: Faults, error_event: Callable[[int], bytes]
+) -> list[bytes]:
+    """Apply the stream faults: a malformed line, an in-band error mid-stream, an early cut."""
+    middle = max(1, len(events) // 2)
+    if faults.error_event:
+        events = [*events[:middle], error_event(middle)]
+    elif faults.malformed and middle < len(events):
+        events = [*events[:middle], _malformed(events[middle]), *events[middle:]]
+    if faults.cut_after is not None:
+        events = events[: faults.cut_after]
+    return events

@@ -331,3 +331,17 @@ def render_stream_error(turn: Turn, reply: Reply, seq: int) -> bytes:
     response["error"] = {"code": "server_error", "message": "The mock provider failed mid-stream."}
     payload = {"type": "response.failed", "sequence_number": seq, "response": response}
     return named_event("response.failed", payload)
+
+
+def render_prewarm(turn: Turn, reply: Reply) -> list[bytes]:
+    """The answer to a WebSocket prewarm (`generate: false`): created, then completed, no output."""
+    usage = reply.usage
+    counted = Usage(usage.input_total, usage.cache_read, usage.cache_write, 0, 0)
+    steps: list[Step] = [
+        ("response.created", {"response": _response(turn, reply, "in_progress", [], None)}),
+        (
+            "response.completed",
+            {"response": _response(turn, reply, "completed", [], usage_json(counted))},
+        ),
+    ]
+    return _numbered(steps)
