@@ -17,7 +17,7 @@ import msgspec
 from cal.formats.errors import ErrorKind, kind_for_status
 from cal.transform import TranslationContext
 from cal.transform.common import ok_str, restore_tool, unwrap_custom_input
-from cal.transform.gemini_request import ORIGIN, signature_block, synth_call_id
+from cal.transform.gemini_request import ORIGIN, seal_signature, signature_block, synth_call_id
 from cal.transform.ir import (
     Part,
     Refusal,
@@ -26,7 +26,6 @@ from cal.transform.ir import (
     Thinking,
     ToolCall,
     Usage,
-    seal,
 )
 
 _REFUSALS = frozenset(
@@ -144,7 +143,7 @@ def thinking_parts(block: Thinking) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if block.text and not block.redacted:
         out.append({"text": block.text, "thought": True})
-    out.append({"text": "", "thought": True, "thoughtSignature": seal(block)})
+    out.append({"text": "", "thought": True, "thoughtSignature": seal_signature(block)})
     return out
 
 

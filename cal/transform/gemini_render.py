@@ -12,6 +12,7 @@ with; a call with none gets the documented `skip_thought_signature_validator` pl
 
 from __future__ import annotations
 
+import mimetypes
 from typing import Any
 
 import msgspec
@@ -46,10 +47,11 @@ def media_json(part: Image | File, ctx: TranslationContext) -> dict[str, Any] | 
     """An image or file as `inlineData` / `fileData` (a text document as a text part)."""
     if isinstance(part, File) and part.text is not None:
         return {"text": part.text}
-    mime = part.media_type or ("image/png" if isinstance(part, Image) else "application/pdf")
+    uri = part.url or part.file_id
+    default = "image/png" if isinstance(part, Image) else "application/pdf"
+    mime = part.media_type or (uri and mimetypes.guess_type(uri)[0]) or default
     if part.data is not None:
         return {"inlineData": {"mimeType": mime, "data": part.data}}
-    uri = part.url or part.file_id
     if uri is None:
         return None
     if not uri.startswith(("gs://", "https://generativelanguage.googleapis.com")):
@@ -79,7 +81,7 @@ class _Contents:
         if msg.role == "tool":
             for part in msg.content:
                 if isinstance(part, ToolResult):
-                    self.add("user", self.result(part))
+                    self.add("user", {"functionResponse": self.result(part)})
             return
         role = "model" if msg.role == "assistant" else "user"
         if msg.role in ("system", "developer"):

@@ -10,6 +10,8 @@ before its part, or, when it is one of our `gw1.` envelopes, the block it carrie
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from typing import Any
 
@@ -34,6 +36,7 @@ from cal.transform.ir import (
     ToolCall,
     ToolChoice,
     ToolResult,
+    seal,
     unseal,
 )
 
@@ -71,9 +74,27 @@ def synth_call_id(seed: str, ordinal: int) -> str:
     return f"call_{digest}"
 
 
+def seal_signature(block: Thinking) -> str:
+    """Another provider's reasoning as a Gemini `thoughtSignature`: the `gw1.` envelope, base64
+    encoded, because Gemini SDKs hold signatures as bytes (google-genai decodes it and sends it
+    back URL-safe encoded, which `unseal_signature` accepts too)."""
+    return base64.b64encode(seal(block).encode()).decode()
+
+
+def unseal_signature(signature: str) -> Thinking | None:
+    """The block inside a signature made by `seal_signature` (or a bare envelope), else None."""
+    if signature.startswith("gw1."):
+        return unseal(signature)
+    try:
+        text = base64.b64decode(signature.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return unseal(text.decode("ascii", "replace")) if text.startswith(b"gw1.") else None
+
+
 def signature_block(signature: str) -> Thinking:
     """The IR form of a Gemini `thoughtSignature` (or of the envelope it carries)."""
-    return unseal(signature) or Thinking(text="", signature=signature, origin=ORIGIN)
+    return unseal_signature(signature) or Thinking(text="", signature=signature, origin=ORIGIN)
 
 
 def media_part(mime: str | None, data: str | None = None, url: str | None = None) -> Part:
@@ -111,7 +132,7 @@ class _Reader:
         signature = ok_str(part.get("thoughtSignature"))
         if "text" in part and part.get("thought"):
             block = Thinking(text=str(part["text"]), signature=signature, origin=ORIGIN)
-            self.push(role, unseal(signature) or block if signature else block)
+            self.push(role, (unseal_signature(signature) or block) if signature else block)
             return
         if signature:
             self.push(role, signature_block(signature))

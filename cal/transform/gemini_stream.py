@@ -30,6 +30,7 @@ from cal.transform.gemini_parts import (
     stop_reason_of,
     usage_json,
 )
+from cal.transform.gemini_request import seal_signature
 from cal.transform.ir import (
     BlockKind,
     BlockStart,
@@ -48,7 +49,6 @@ from cal.transform.ir import (
     ToolCall,
     Usage,
     UsageUpdate,
-    seal,
 )
 
 
@@ -230,7 +230,11 @@ class GeminiStreamRenderer:
             redacted=block.redacted,
             item_id=block.item_id,
         )
-        return [self._chunk([{"text": "", "thought": True, "thoughtSignature": seal(thinking)}])]
+        return [
+            self._chunk(
+                [{"text": "", "thought": True, "thoughtSignature": seal_signature(thinking)}]
+            )
+        ]
 
     def close(self) -> list[bytes]:
         """The final chunk: `finishReason` and the whole `usageMetadata`."""
