@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
 
@@ -75,14 +75,30 @@ def encode_json(value: object) -> bytes:
 class _Builder:
     """Collects the files of one bundle under one policy."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pause: Callable[[], None]) -> None:
         self.settings = settings
         self.secrets = settings.capture_secrets
         self.files: list[Artifact] = []
         self.omitted: list[Omitted] = []
+        self.pause = pause
+        self._clean: dict[int, tuple[bytes, bytes]] = {}
+
+    def add(self, artifact: Artifact) -> None:
+        self.files.append(artifact)
+        self.pause()
+
+    def redacted(self, data: bytes) -> bytes:
+        """`data` redacted (once per distinct body object: the same body often appears twice)."""
+        if self.secrets:
+            return data
+        cached = self._clean.get(id(data))
+        if cached is None or cached[0] is not data:
+            cached = (data, redact_bytes(data))
+            self._clean[id(data)] = cached
+        return cached[1]
 
     def json(self, name: str, value: dict[str, object]) -> None:
-        self.files.append(Artifact(name, encode_json({"schema_version": SCHEMA_VERSION, **value})))
+        self.add(Artifact(name, encode_json({"schema_version": SCHEMA_VERSION, **value})))
 
     def headers(self, name: str, headers: list[Header], **extra: object) -> None:
         level = self.settings.capture_headers
@@ -97,17 +113,15 @@ class _Builder:
     def body(self, name: str, data: bytes | None) -> None:
         if data is None or self.settings.capture_bodies == "none":
             return
-        redacted = False
-        if not self.secrets:
-            clean = redact_bytes(data)
-            redacted, data = clean != data, clean
+        clean = self.redacted(data)
+        redacted, data = clean is not data and clean != data, clean
         if self.settings.capture_bodies == "metadata":
             reason = "capture_bodies=metadata"
             self.omitted.append(Omitted(name, len(data), sha256_hex(data), reason))
             return
         limit = self.settings.max_body_bytes
         if limit > 0 and len(data) > limit:
-            self.files.append(Artifact(name, data[:limit], True, len(data), redacted))
+            self.add(Artifact(name, data[:limit], True, len(data), redacted))
             self.json(
                 name + ".truncated.json",
                 {
@@ -119,7 +133,7 @@ class _Builder:
                 },
             )
         else:
-            self.files.append(Artifact(name, data, redacted=redacted))
+            self.add(Artifact(name, data, redacted=redacted))
 
     def events(self, name: str, events: list[StreamEvent]) -> None:
         level = self.settings.capture_stream_events
@@ -135,11 +149,11 @@ class _Builder:
             line = _event_line(index, event.t_ms, data, with_data=level == "all")
             if limit > 0 and size + len(line) > limit:
                 lines.append(_cut_line(index, len(events), limit))
-                self.files.append(Artifact(name, b"".join(lines), True, None, redacted))
+                self.add(Artifact(name, b"".join(lines), True, None, redacted))
                 return
             lines.append(line)
             size += len(line)
-        self.files.append(Artifact(name, b"".join(lines), redacted=redacted))
+        self.add(Artifact(name, b"".join(lines), redacted=redacted))
 
 
 def _event_line(index: int, t_ms: float, data: bytes, *, with_data: bool) -> bytes:
@@ -277,21 +291,35 @@ def error_record(exchange: Exchange, secrets: bool) -> dict[str, object] | None:
     }
 
 
-def bundle_prompts(exchange: Exchange, settings: Settings) -> list[Prompt]:
+def bundle_prompts(
+    exchange: Exchange, settings: Settings, redacted: Callable[[bytes], bytes] | None = None
+) -> list[Prompt]:
     """The prompts of the client's request (redacted unless capture_secrets)."""
     if not settings.prompt_extract or settings.capture_bodies != "all":
         return []
-    body = exchange.client_body if settings.capture_secrets else redact_bytes(exchange.client_body)
+    body = exchange.client_body
+    if not settings.capture_secrets:
+        body = (redacted or redact_bytes)(body)
     return extract_prompts(exchange.client_format, body)
 
 
-def build_bundle(exchange: Exchange, settings: Settings) -> Bundle:
-    """Every artifact of `exchange` under the capture policy of `settings`, and the manifest."""
-    build = _Builder(settings)
+def _no_pause() -> None:
+    return None
+
+
+def build_bundle(
+    exchange: Exchange, settings: Settings, *, pause: Callable[[], None] = _no_pause
+) -> Bundle:
+    """Every artifact of `exchange` under the capture policy of `settings`, and the manifest.
+
+    `pause` is called after each artifact (the writer passes a GIL yield, so a long build in its
+    thread does not hold up the event loop).
+    """
+    build = _Builder(settings, pause)
     _ingress_files(build, exchange)
-    prompts = bundle_prompts(exchange, settings)
+    prompts = bundle_prompts(exchange, settings, build.redacted)
     for prompt in prompts:
-        build.files.append(Artifact(prompt.file_name, prompt.text.encode("utf-8")))
+        build.add(Artifact(prompt.file_name, prompt.text.encode("utf-8")))
     for position, attempt in enumerate(exchange.attempts):
         _attempt_files(build, exchange, attempt, position == len(exchange.attempts) - 1)
     _response_files(build, exchange)

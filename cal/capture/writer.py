@@ -32,6 +32,12 @@ BATCH = 64
 DROP_LOG_INTERVAL_S = 10.0
 
 
+def yield_gil() -> None:
+    """Let the event loop's thread run now (the writer thread would otherwise keep the GIL for
+    up to the 5 ms switch interval while it builds a bundle)."""
+    time.sleep(0)  # noqa: TID251 (a worker thread, not async code)
+
+
 class CaptureStatistics(msgspec.Struct, frozen=True):
     """What the portal's status shows about the writer."""
 
@@ -192,7 +198,7 @@ class CaptureWriter:
         rel_path: str | None = None
         size = 0
         if settings.dump_enabled:
-            bundle = build_bundle(exchange, settings)
+            bundle = build_bundle(exchange, settings, pause=yield_gil)
             prompts = bundle.prompts
             rel_path = disk.bundle_rel_path(exchange)
             size = disk.write_bundle(settings.dump_dir, rel_path, bundle)
