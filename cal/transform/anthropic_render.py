@@ -136,6 +136,8 @@ def thinking_json(part: Thinking, ctx: TranslationContext) -> dict[str, Any] | N
 
 def _block(part: Part, ctx: TranslationContext) -> dict[str, Any] | None:
     if isinstance(part, Text):
+        if not part.text:
+            return None  # Anthropic rejects empty text blocks
         return _with_cache({"type": "text", "text": part.text}, part.cache)
     if isinstance(part, Image):
         return image_json(part, ctx)
@@ -179,11 +181,15 @@ def render_messages(messages: list[Message], ctx: TranslationContext) -> list[di
         for key in msg.extras:
             ctx.note(f"dropped per-message field {key!r}")
         role = "assistant" if msg.role == "assistant" else "user"
+        blocks = _blocks(msg.content, ctx)
+        if not blocks:
+            ctx.note(f"dropped an empty {msg.role} message (Anthropic rejects empty content)")
+            continue
         if role != pending_role and pending:
             out.append({"role": pending_role, "content": _order(pending)})
             pending = []
         pending_role = role
-        pending += _blocks(msg.content, ctx)
+        pending += blocks
     if pending:
         out.append({"role": pending_role, "content": _order(pending)})
     return out

@@ -122,7 +122,7 @@ def render_assistant(msg: Message, ctx: TranslationContext) -> dict[str, Any]:
     text = "".join(p.text for p in msg.content if isinstance(p, Text))
     refusal = "".join(p.text for p in msg.content if isinstance(p, Refusal))
     calls = [_tool_call_json(p, ctx) for p in msg.content if isinstance(p, ToolCall)]
-    out: dict[str, Any] = {"role": "assistant", "content": text or None}
+    out: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
     if refusal:
         out["refusal"] = refusal
     if calls:
@@ -181,6 +181,8 @@ def render_tools(tools: list[Tool], ctx: TranslationContext) -> list[dict[str, A
     out: list[dict[str, Any]] = []
     for t in tools:
         name = upstream_tool_name(t.name, t.namespace, t.kind, ctx, custom_native=True)
+        if t.cache is not None:
+            ctx.note("cache mark on a tool definition not carried (Chat marks content parts)")
         if t.kind == "custom":
             custom: dict[str, Any] = {"name": name}
             if t.description:
