@@ -2,25 +2,24 @@
 
 Spans and log records wait in bounded lists until a flush posts them (batches of `BATCH`); a
 failed post that may succeed later keeps its batch and backs off (0.5 s doubling to 30 s); a
-rejected one (4xx other than 429) is dropped and counted. Metrics are cumulative, so each export
-sends every series and a failed one is simply sent again later.
+rejected one (4xx other than 429) is dropped and counted. Metrics are cumulative and read from the
+Prometheus registry, so each export sends every series and a failed one is simply sent again later.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
 from enum import Enum
 
 import httpx
 import trio
 from opentelemetry.sdk.trace import ReadableSpan
+from prometheus_client import CollectorRegistry
 
 from cal.capture.model import Exchange
 from cal.telemetry.logs import LogBuffer, LogItem
-from cal.telemetry.measures import Observation
 from cal.telemetry.otlp import OtlpEncoder
 
 log = logging.getLogger(__name__)
@@ -61,6 +60,7 @@ class OtlpExporter:
         self,
         encoder: OtlpEncoder,
         urls: dict[str, str],
+        registry: CollectorRegistry,
         logs: LogBuffer,
         on_drop: DropCallback,
         *,
@@ -70,13 +70,13 @@ class OtlpExporter:
     ) -> None:
         self.encoder = encoder
         self.urls = urls
+        self.registry = registry
         self.logs = logs
         self.on_drop = on_drop
         self.flush_interval = flush_interval
         self.metrics_interval = metrics_interval
         self.timeout = timeout
         self.stats = ExportStats()
-        self.observations: deque[Observation] = deque(maxlen=65536)
         self._spans: list[ReadableSpan] = []
         self._log_items: list[LogItem] = []
         self._wake = trio.Event()
@@ -101,10 +101,6 @@ class OtlpExporter:
         if len(self._spans) >= BATCH:
             self._wake.set()
 
-    def apply(self, observation: Observation) -> None:
-        """Record an observation on the OTel instruments now."""
-        self.encoder.record(observation)
-
     async def run_flusher(self, client: httpx.AsyncClient) -> None:
         """Flush every `flush_interval` s, or sooner when a batch is full; runs until cancelled."""
         self._next_metrics = trio.current_time() + self.metrics_interval
@@ -124,8 +120,6 @@ class OtlpExporter:
             await self._flush_metrics(client)
 
     def _collect(self) -> None:
-        while self.observations:
-            self.encoder.record(self.observations.popleft())
         if self.logs.dropped:
             self.on_drop("logs", "buffer_full", self.logs.dropped)
             self.logs.dropped = 0
@@ -161,7 +155,7 @@ class OtlpExporter:
 
     async def _flush_metrics(self, client: httpx.AsyncClient) -> None:
         self._next_metrics = trio.current_time() + self.metrics_interval
-        body = self.encoder.encode_metrics()
+        body = self.encoder.encode_metrics(self.registry)
         if body is not None and await self._post(client, "metrics", body) is PostResult.OK:
             self.stats.metric_exports += 1
 

@@ -8,7 +8,6 @@ imported: exchanges still update the Prometheus metrics, but no spans, OTLP metr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -81,14 +80,8 @@ class Telemetry:
         self._handler: logging.Handler | None = None
         self._exporter: OtlpExporter | None = None
         if self.enabled:
-            self._exporter = _build_exporter(
-                settings,
-                run_id,
-                self._logs,
-                self._on_drop,
-                flush_interval,
-                metrics_interval,
-                preview_bytes,
+            self._exporter = self._build_exporter(
+                settings, run_id, (flush_interval, metrics_interval), preview_bytes
             )
 
     # --- the hot path ------------------------------------------------------------------------
@@ -118,7 +111,7 @@ class Telemetry:
 
     def count(self, spec: n.MetricSpec, value: float = 1, **labels: str) -> None:
         """Add `value` to a counter declared in `names` (cheap, sync, never blocks)."""
-        self._record(Observation(spec, self._limiter.labels(spec, labels), value))
+        self._record(Observation(spec, self._limiter.labels(spec, labels), (value,)))
 
     # --- readers -----------------------------------------------------------------------------
     def metrics_payload(self) -> tuple[bytes, str]:
@@ -163,7 +156,6 @@ class Telemetry:
                 await exporter.flush(client, final=True)
             if scope.cancelled_caught:
                 log.warning("telemetry: final OTLP flush cut after %.1f s", self.shutdown_timeout)
-        exporter.encoder.close()
 
     async def _serve(
         self,
@@ -193,8 +185,6 @@ class Telemetry:
         self._exchanges += 1
         for observation in observe_exchange(exchange, self._limiter):
             self._prom.record(observation)
-            if self._exporter is not None:
-                self._exporter.apply(observation)
         if self._exporter is not None:
             try:
                 self._exporter.add_exchange(exchange)
@@ -204,38 +194,35 @@ class Telemetry:
 
     def _record(self, observation: Observation) -> None:
         self._prom.record(observation)
-        if self._exporter is not None:
-            self._exporter.observations.append(observation)
 
     def _on_drop(self, signal: str, reason: str, count: int) -> None:
         key = f"{signal}.{reason}"
         self._dropped[key] = self._dropped.get(key, 0) + count
         self.count(n.TELEMETRY_DROPS, count, signal=signal, reason=reason)
 
+    def _build_exporter(
+        self,
+        settings: Settings,
+        run_id: str | None,
+        intervals: tuple[float, float],
+        preview_bytes: int,
+    ) -> OtlpExporter:
+        from cal.telemetry.exporter import OtlpExporter
+        from cal.telemetry.otlp import OtlpEncoder
+
+        resource = resource_attributes(settings, run_id)
+        encoder = OtlpEncoder(resource, settings.portal_url, preview_bytes)
+        return OtlpExporter(
+            encoder,
+            signal_urls(settings),
+            self._prom.registry,
+            self._logs,
+            self._on_drop,
+            flush_interval=intervals[0],
+            metrics_interval=intervals[1],
+        )
+
     def _describe(self) -> str:
         if self._exporter is None:
             return "telemetry: Prometheus metrics only (OTLP export off)"
         return f"telemetry: OTLP/HTTP to {self._exporter.urls['traces'].rsplit('/v1/', 1)[0]}"
-
-
-def _build_exporter(
-    settings: Settings,
-    run_id: str | None,
-    logs: LogBuffer,
-    on_drop: Callable[[str, str, int], None],
-    flush_interval: float,
-    metrics_interval: float,
-    preview_bytes: int,
-) -> OtlpExporter:
-    from cal.telemetry.exporter import OtlpExporter
-    from cal.telemetry.otlp import OtlpEncoder
-
-    encoder = OtlpEncoder(resource_attributes(settings, run_id), settings.portal_url, preview_bytes)
-    return OtlpExporter(
-        encoder,
-        signal_urls(settings),
-        logs,
-        on_drop,
-        flush_interval=flush_interval,
-        metrics_interval=metrics_interval,
-    )

@@ -19,14 +19,19 @@ from cal.telemetry import names as n
 OTHER = "other"
 DEFAULT_CAPS: Mapping[str, int] = {"endpoint": 64, "model": 64, n.GEN_AI_REQUEST_MODEL: 64}
 DEFAULT_CAP = 32
+CHUNK_SAMPLES = 128
+"""At most this many time-per-output-chunk samples per request, evenly spaced over the stream."""
 
 
 class Observation(msgspec.Struct, frozen=True, array_like=True):
-    """Add `value` to (counter) or observe it in (histogram) `spec` under `labels` (in order)."""
+    """Add `values` to (counter) or observe each in (histogram) `spec` under `labels` (in order).
+
+    Several values share one label tuple, so a stream's per-chunk timings cost one label lookup.
+    """
 
     spec: n.MetricSpec
     labels: tuple[str, ...]
-    value: float
+    values: tuple[float, ...]
 
 
 class LabelLimiter:
@@ -98,8 +103,8 @@ def observe_exchange(exchange: Exchange, limiter: LabelLimiter) -> list[Observat
 def _observations(
     exchange: Exchange, labels: dict[str, str], limiter: LabelLimiter
 ) -> Iterator[Observation]:
-    def obs(spec: n.MetricSpec, value: float, **extra: str) -> Observation:
-        return Observation(spec, limiter.labels(spec, {**labels, **extra}), value)
+    def obs(spec: n.MetricSpec, *values: float, **extra: str) -> Observation:
+        return Observation(spec, limiter.labels(spec, {**labels, **extra}), values)
 
     yield obs(n.REQUESTS, 1)
     if exchange.error is not None:
@@ -140,8 +145,12 @@ def _stream_observations(exchange: Exchange, obs: _Obs) -> Iterator[Observation]
     if not events:
         return
     yield obs(n.STREAM_EVENTS_TOTAL, len(events))
-    for before, after in itertools.pairwise(events):
-        yield obs(n.TIME_PER_OUTPUT_CHUNK, max(after.t_ms - before.t_ms, 0.0) / 1000)
+    gaps = [max(b.t_ms - a.t_ms, 0.0) / 1000 for a, b in itertools.pairwise(events)]
+    if len(gaps) > CHUNK_SAMPLES:  # evenly spaced samples bound the cost of very long streams
+        step = len(gaps) / CHUNK_SAMPLES
+        gaps = [gaps[int(i * step)] for i in range(CHUNK_SAMPLES)]
+    if gaps:
+        yield obs(n.TIME_PER_OUTPUT_CHUNK, *gaps)
 
 
 def _usage_observations(exchange: Exchange, obs: _Obs) -> Iterator[Observation]:
@@ -165,6 +174,6 @@ def _usage_observations(exchange: Exchange, obs: _Obs) -> Iterator[Observation]:
 
 
 class _Obs(Protocol):
-    """Type of the local `obs` helper (spec, value, **extra labels) → Observation."""
+    """Type of the local `obs` helper (spec, *values, **extra labels) → Observation."""
 
-    def __call__(self, spec: n.MetricSpec, value: float, **extra: str) -> Observation: ...
+    def __call__(self, spec: n.MetricSpec, *values: float, **extra: str) -> Observation: ...

@@ -160,7 +160,7 @@ TIME_TO_FIRST_CHUNK = _histogram(
 TIME_PER_OUTPUT_CHUNK = _histogram(
     "gen_ai.client.operation.time_per_output_chunk",
     "s",
-    "Time between consecutive upstream stream events after the first.",
+    "Time between consecutive upstream stream events (at most 128 samples per request).",
     GENAI_LABELS,
     CHUNK_BUCKETS,
 )

@@ -21,15 +21,21 @@ class PrometheusMetrics:
         self._metrics: dict[str, MetricWrapperBase] = {
             spec.name: _build(spec, self.registry) for spec in n.METRICS
         }
+        self._children: dict[tuple[str, tuple[str, ...]], MetricWrapperBase] = {}
+        """Labelled children by (metric, labels): bounded, as the LabelLimiter bounds labels."""
 
     def record(self, observation: Observation) -> None:
-        """Add or observe one value."""
-        metric = self._metrics[observation.spec.name]
-        child = metric.labels(*observation.labels)
-        if isinstance(child, Counter):
-            child.inc(observation.value)
-        elif isinstance(child, Histogram):
-            child.observe(observation.value)
+        """Add the values to a counter, or observe each in a histogram."""
+        spec = observation.spec
+        key = (spec.name, observation.labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._metrics[spec.name].labels(*observation.labels)
+        if spec.kind == "counter":
+            child.inc(sum(observation.values))  # type: ignore[attr-defined]
+        else:
+            for value in observation.values:
+                child.observe(value)  # type: ignore[attr-defined]
 
     def payload(self) -> tuple[bytes, str]:
         """(body, content type) of a `/metrics` response in the text exposition format."""

@@ -75,6 +75,18 @@ class OtlpReceiver:
             for metric in scope.metrics
         }
 
+    def metric(self, name: str) -> Any:
+        """The last received metric called `name` (cumulative, so the latest is the total)."""
+        found = [
+            metric
+            for request in self.received["/v1/metrics"]
+            for resource in request.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == name
+        ]
+        return found[-1]
+
     def log_bodies(self) -> list[str]:
         """Bodies of every log record received so far."""
         return [

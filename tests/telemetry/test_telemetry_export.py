@@ -23,6 +23,7 @@ from cal.telemetry.traceparent import child_span_id
 
 SERVER, CLIENT, INTERNAL = 2, 3, 1
 STATUS_OK, STATUS_ERROR = 1, 2
+CUMULATIVE = 2
 
 
 async def _wait_for(predicate: Callable[[], object], step: float = 0.02) -> None:
@@ -130,6 +131,19 @@ async def test_metrics_and_logs_arrive_over_otlp(tmp_path: Path) -> None:
         n.CAPTURE_DROPS.name,
         n.TELEMETRY_DROPS.name,
     }
+    requests = receiver.metric(n.REQUESTS.name)
+    assert requests.sum.is_monotonic and requests.sum.aggregation_temporality == CUMULATIVE
+    (point,) = requests.sum.data_points
+    assert point.as_double == 1 and point.start_time_unix_nano > 0
+    assert attributes(point)["endpoint"] == "backup"
+    duration = receiver.metric(n.REQUEST_DURATION.name)
+    (histogram,) = duration.histogram.data_points
+    assert (histogram.count, histogram.sum) == (1, 0.196)
+    assert list(histogram.explicit_bounds) == list(n.DURATION_BUCKETS)
+    assert histogram.bucket_counts[5] == 1 and sum(histogram.bucket_counts) == 1  # 0.16 < x ≤ 0.32
+    tokens = receiver.metric(n.TOKEN_USAGE.name)
+    by_type = {attributes(p)[n.GEN_AI_TOKEN_TYPE]: p.sum for p in tokens.histogram.data_points}
+    assert by_type == {"input": 1120, "output": 40}
     assert receiver.log_bodies() == ["endpoint switched to backup"]
     record = receiver.received["/v1/logs"][0].resource_logs[0].scope_logs[0].log_records[0]
     assert record.severity_text == "WARNING"

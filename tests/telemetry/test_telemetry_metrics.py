@@ -10,9 +10,9 @@ from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from prometheus_client.parser import text_string_to_metric_families
 from telemetry_exchanges import settings, streamed_exchange
 
-from cal.capture.model import ErrorInfo
+from cal.capture.model import ErrorInfo, StreamEvent
 from cal.telemetry import Telemetry, names as n
-from cal.telemetry.measures import OTHER, LabelLimiter, observe_exchange
+from cal.telemetry.measures import CHUNK_SAMPLES, OTHER, LabelLimiter, observe_exchange
 
 
 def test_genai_keys_and_metric_names_match_the_semconv_package() -> None:
@@ -39,7 +39,7 @@ def test_one_exchange_makes_the_expected_observations() -> None:
     observations = observe_exchange(streamed_exchange(), LabelLimiter())
     by_name: dict[str, list[float]] = {}
     for o in observations:
-        by_name.setdefault(o.spec.name, []).append(o.value)
+        by_name.setdefault(o.spec.name, []).extend(o.values)
     assert by_name[n.REQUESTS.name] == [1]
     assert by_name[n.REQUEST_DURATION.name] == [0.196]
     assert by_name[n.FAILOVERS.name] == [1]
@@ -110,3 +110,14 @@ async def test_prometheus_payload_counts_exchanges_even_with_export_off(tmp_path
     }
     assert samples[("gen_ai_client_token_usage_sum", tuple(sorted(token_labels.items())))] == 2240
     assert telemetry.statistics().exchanges == 2
+
+
+def test_long_streams_give_a_bounded_number_of_chunk_samples() -> None:
+    events = [StreamEvent(float(i * i), b"data: {}\n\n") for i in range(2000)]
+    observations = observe_exchange(streamed_exchange(raw_events=events), LabelLimiter())
+    chunks = next(o for o in observations if o.spec is n.TIME_PER_OUTPUT_CHUNK)
+    assert len(chunks.values) == CHUNK_SAMPLES
+    assert chunks.values == tuple(sorted(chunks.values))  # evenly spread: gaps grow with i
+    assert chunks.values[0] == 0.001 and chunks.values[-1] > 3.9
+    stream_events = next(o for o in observations if o.spec is n.STREAM_EVENTS_TOTAL)
+    assert stream_events.values == (2000,)
