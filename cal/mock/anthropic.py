@@ -48,7 +48,8 @@ class _ToolChoice(msgspec.Struct):
 class _Request(msgspec.Struct):
     model: str
     messages: list[_Message]
-    stream: bool = False
+    stream: bool | None = None
+    max_tokens: int | None = None
     tools: list[_Tool] = msgspec.field(default_factory=list)
     thinking: _Thinking | None = None
     tool_choice: _ToolChoice | None = None
@@ -72,7 +73,7 @@ def parse_turn(body: bytes, path: PathInfo) -> Turn:
     thinking = request.thinking is not None and request.thinking.type in ("enabled", "adaptive")
     turn = Turn(
         model=request.model,
-        stream=request.stream,
+        stream=bool(request.stream),
         body_size=len(body),
         tools=tools,
         forced_tool=_forced(choice),
@@ -81,6 +82,7 @@ def parse_turn(body: bytes, path: PathInfo) -> Turn:
         and request.thinking is not None
         and request.thinking.display != "omitted",
         cached=b'"cache_control"' in body,
+        max_output_tokens=request.max_tokens,
     )
     _read_last_user(turn, request.messages)
     return turn
@@ -136,6 +138,8 @@ def _thinking_text(turn: Turn, reply: Reply) -> str:
 
 
 def _stop_reason(reply: Reply) -> str:
+    if reply.truncated:
+        return "max_tokens"
     return "tool_use" if reply.tool_calls else "end_turn"
 
 

@@ -54,6 +54,7 @@ class _ThinkingConfig(msgspec.Struct, rename="camel"):
 
 class _GenerationConfig(msgspec.Struct, rename="camel"):
     thinking_config: _ThinkingConfig | None = None
+    max_output_tokens: int | None = None
 
 
 class _CallingConfig(msgspec.Struct, rename="camel"):
@@ -111,6 +112,7 @@ def parse_turn(body: bytes, path: PathInfo) -> Turn:
         thinking_visible=thinking is not None and bool(thinking.include_thoughts),
         cached=b'"cachedContent"' in body,
         sse="alt=sse" in path.query,
+        max_output_tokens=generation.max_output_tokens if generation else None,
     )
     _read_contents(turn, request.contents)
     return turn
@@ -167,7 +169,7 @@ def _response(
 ) -> dict[str, Any]:
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     if finish:
-        candidate["finishReason"] = "STOP"
+        candidate["finishReason"] = "MAX_TOKENS" if reply.truncated else "STOP"
     candidate["index"] = 0
     return {
         "candidates": [candidate],

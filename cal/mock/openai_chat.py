@@ -48,6 +48,8 @@ class _Request(msgspec.Struct):
     tools: list[_Tool] = msgspec.field(default_factory=list)
     tool_choice: msgspec.Raw = _NULL
     reasoning_effort: str | None = None
+    max_completion_tokens: int | None = None
+    max_tokens: int | None = None
 
 
 _decoder = msgspec.json.Decoder(_Request)
@@ -72,6 +74,7 @@ def parse_turn(body: bytes, path: PathInfo) -> Turn:
         thinking_visible=False,
         cached=b'"prompt_cache_key"' in body or b'"prompt_cache_breakpoint"' in body,
         include_usage=bool(request.stream_options and request.stream_options.include_usage),
+        max_output_tokens=request.max_completion_tokens or request.max_tokens,
     )
     if request.messages and request.messages[-1].role == "tool":
         turn.tool_result = raw_text(request.messages[-1].content)
@@ -123,6 +126,8 @@ def _call_id(reply: Reply, index: int) -> str:
 
 
 def _finish_reason(reply: Reply) -> str:
+    if reply.truncated:
+        return "length"
     return "tool_calls" if reply.tool_calls else "stop"
 
 

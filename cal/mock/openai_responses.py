@@ -3,7 +3,8 @@
 Streams as the API sends them (protocols.md §2.3): response.created and response.in_progress, then
 per output item output_item.added … output_item.done (reasoning summary parts, message content
 parts with output_text deltas, function_call / custom_tool_call argument deltas), then
-response.completed carrying usage; every event has a `sequence_number` counting from 0.
+response.completed carrying usage (response.incomplete when the text was cut at
+max_output_tokens); every event has a `sequence_number` counting from 0.
 Tools come from top-level `tools` and Codex's `additional_tools` input items; namespaces are
 flattened (the call carries its `namespace`).
 """
@@ -52,6 +53,7 @@ class _Request(msgspec.Struct):
     reasoning: _Reasoning | None = None
     include: list[str] | None = None
     store: bool | None = None
+    max_output_tokens: int | None = None
 
 
 _decoder = msgspec.json.Decoder(_Request)
@@ -113,6 +115,7 @@ def parse_turn(body: bytes, path: PathInfo) -> Turn:
         thinking=reasoning is not None and reasoning.effort != "none",
         encrypted_reasoning="reasoning.encrypted_content" in (request.include or ()),
         cached=b'"prompt_cache_key"' in body or b'"prompt_cache_breakpoint"' in body,
+        max_output_tokens=request.max_output_tokens,
         extra={
             "tool_choice": choice,
             "parallel_tool_calls": request.parallel_tool_calls is not False,
@@ -158,6 +161,11 @@ def _reasoning_item(turn: Turn, reply: Reply, done: bool) -> dict[str, Any]:
     return item
 
 
+def _final_status(reply: Reply) -> str:
+    """`completed`, or `incomplete` when the text was cut at max_output_tokens."""
+    return "incomplete" if reply.truncated else "completed"
+
+
 def _text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
 
@@ -166,7 +174,7 @@ def _message_item(reply: Reply, done: bool) -> dict[str, Any]:
     return {
         "id": f"msg_{reply.rid}",
         "type": "message",
-        "status": "completed" if done else "in_progress",
+        "status": _final_status(reply) if done else "in_progress",
         "content": [_text_part(reply.text)] if done else [],
         "role": "assistant",
     }
@@ -206,7 +214,7 @@ def _response(
         "background": False,
         "completed_at": reply.created if status == "completed" else None,
         "error": None,
-        "incomplete_details": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
         "instructions": None,
         "max_output_tokens": None,
         "model": reply.model,
@@ -230,7 +238,7 @@ def _response(
 def render_body(turn: Turn, reply: Reply) -> bytes:
     """The non-streaming Response."""
     return encode(
-        _response(turn, reply, "completed", _output(turn, reply), usage_json(reply.usage))
+        _response(turn, reply, _final_status(reply), _output(turn, reply), usage_json(reply.usage))
     )
 
 
@@ -305,7 +313,7 @@ def _numbered(steps: list[Step]) -> list[bytes]:
 
 
 def render_stream(turn: Turn, reply: Reply) -> list[bytes]:
-    """The SSE events of a streamed Response, numbered from 0, ending with response.completed."""
+    """The SSE events of a streamed Response, numbered from 0, ending with its terminal event."""
     opening = _response(turn, reply, "in_progress", [], None)
     steps: list[Step] = [
         ("response.created", {"response": opening}),
@@ -320,8 +328,9 @@ def render_stream(turn: Turn, reply: Reply) -> list[bytes]:
             steps += _call_steps(reply, i, call, at + i)
     else:
         steps += _message_steps(reply, at)
-    final = _response(turn, reply, "completed", _output(turn, reply), usage_json(reply.usage))
-    steps.append(("response.completed", {"response": final}))
+    status = _final_status(reply)
+    final = _response(turn, reply, status, _output(turn, reply), usage_json(reply.usage))
+    steps.append((f"response.{status}", {"response": final}))
     return _numbered(steps)
 
 

@@ -8,6 +8,8 @@ that into a `Reply` (text, tool calls, thinking, token counts) by deterministic 
 - tool calls: the request declares tools and the last user text contains the word "tool" (or
   "tools"), or the request forces a tool choice: call the first declared tool ("parallel" in the
   text: the first two), with arguments that fill the schema's required properties;
+- a text answer longer than the request's output limit (max_tokens…, 4 characters a token) is
+  cut there and stops for max tokens;
 - tokens: input = request body bytes / 4; with a cache marker, 3/4 of it is a cache read and 1/8 a
   cache write; output = reply characters / 4 (+ thinking characters / 4 as reasoning).
 """
@@ -75,6 +77,8 @@ class Turn(msgspec.Struct, kw_only=True):
     cached: bool = False
     include_usage: bool = False
     """OpenAI Chat streams: `stream_options.include_usage`."""
+    max_output_tokens: int | None = None
+    """The request's output limit; a text answer longer than it is cut (stop reason max tokens)."""
     sse: bool = True
     """Gemini streams: `?alt=sse` (otherwise one streamed JSON array)."""
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -117,6 +121,8 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True):
     usage: Usage
     chunks: int
     signature: str
+    truncated: bool = False
+    """The text was cut at the request's output limit."""
 
     def text_pieces(self) -> list[str]:
         return split_pieces(self.text, self.chunks)
@@ -258,6 +264,10 @@ def plan_reply(turn: Turn, options: MockOptions, *, rid: str, created: int) -> R
     """Decide the answer to `turn` (pure: the same turn, options and rid give the same reply)."""
     calls = [make_tool_call(tool) for tool in chosen_tools(turn)] if wants_tools(turn) else []
     text = _answer_text(turn, calls)
+    limit = turn.max_output_tokens
+    truncated = not calls and limit is not None and len(text) // 4 > max(1, limit)
+    if truncated and limit is not None:
+        text = text[: max(1, limit) * 4]
     thinking = (
         f"Mock reasoning about: {preview(turn.last_user_text or text)}" if turn.thinking else ""
     )
@@ -272,4 +282,5 @@ def plan_reply(turn: Turn, options: MockOptions, *, rid: str, created: int) -> R
         usage=_usage(turn, text, thinking, calls),
         chunks=max(1, options.chunks),
         signature=f"mocksig_{digest[:48]}",
+        truncated=truncated,
     )

@@ -118,7 +118,7 @@ async def test_sdk_sees_rate_limit_error(served: Any) -> None:
         client = anthropic.Anthropic(base_url=served.url, api_key="k", max_retries=0)
         client.messages.create(
             model="m",
-            max_tokens=5,
+            max_tokens=100,
             messages=[{"role": "user", "content": "x"}],
             extra_headers={"X-Mock-Fault": "status=429"},
         )
@@ -182,7 +182,7 @@ async def test_sdk_stream_through_gzip(served: Any) -> None:
         client = anthropic.Anthropic(base_url=served.url, api_key="k", max_retries=0)
         with client.messages.stream(
             model="m",
-            max_tokens=5,
+            max_tokens=100,
             messages=[{"role": "user", "content": "zip"}],
             extra_headers={"X-Mock-Fault": "gzip"},
         ) as stream:
@@ -217,7 +217,7 @@ async def test_sdks_raise_on_in_band_errors(served: Any) -> None:
         client = anthropic.Anthropic(base_url=served.url, api_key="k", max_retries=0)
         with client.messages.stream(
             model="m",
-            max_tokens=5,
+            max_tokens=100,
             messages=[{"role": "user", "content": "x"}],
             extra_headers={"X-Mock-Fault": "error-event"},
         ) as stream:
@@ -256,7 +256,7 @@ async def test_sdk_retries_through_fail_first(served: Any) -> None:
         client = anthropic.Anthropic(base_url=served.url, api_key="k", max_retries=2)
         return client.messages.create(
             model="m",
-            max_tokens=5,
+            max_tokens=100,
             messages=[{"role": "user", "content": "retry"}],
             extra_headers={"X-Mock-Fault": "fail-first=1,status=529", "X-Mock-Key": "sdk"},
         )
