@@ -25,6 +25,8 @@ from cal.telemetry.otlp import OtlpEncoder
 log = logging.getLogger(__name__)
 
 BATCH = 512
+ENCODE_SLICE = 32
+"""Spans encoded between two checkpoints (about 2 ms of CPU on this machine)."""
 MAX_PENDING_SPANS = 16384
 MAX_PENDING_LOGS = 4096
 BACKOFF_START_S = 0.5
@@ -129,7 +131,7 @@ class OtlpExporter:
     async def _flush_spans(self, client: httpx.AsyncClient) -> bool:
         while self._spans:
             batch = self._spans[:BATCH]
-            body = self.encoder.encode_spans(batch)
+            body = await self._encode_in_slices(batch)
             result = await self._post(client, "traces", body)
             if result is PostResult.RETRY:
                 return False
@@ -139,6 +141,18 @@ class OtlpExporter:
             else:
                 self.on_drop("spans", "rejected", len(batch))
         return True
+
+    async def _encode_in_slices(self, spans: list[ReadableSpan]) -> bytes:
+        """Encode `ENCODE_SLICE` spans at a time, yielding to the gateway's tasks in between.
+
+        Serialized protobuf messages concatenate into their merge (repeated fields append), so
+        the joined slices are one valid ExportTraceServiceRequest.
+        """
+        parts = []
+        for start in range(0, len(spans), ENCODE_SLICE):
+            parts.append(self.encoder.encode_spans(spans[start : start + ENCODE_SLICE]))
+            await trio.lowlevel.checkpoint()
+        return b"".join(parts)
 
     async def _flush_logs(self, client: httpx.AsyncClient) -> bool:
         while self._log_items:

@@ -269,3 +269,28 @@ async def test_prompt_preview_is_opt_in_and_bounded(tmp_path: Path, preview: int
         assert len(attrs[n.RESPONSE_PREVIEW].encode()) <= 16
     else:
         assert n.PROMPT_PREVIEW not in attrs and n.RESPONSE_PREVIEW not in attrs
+
+
+async def test_a_batch_encoded_in_slices_arrives_as_one_valid_request(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server_stop = trio.Event()
+            host, port = await nursery.start(serve_asgi, receiver, "127.0.0.1", 0, server_stop)
+            cfg = settings(tmp_path, otel_enabled=True, otlp_endpoint=f"http://{host}:{port}")
+            telemetry = Telemetry(cfg, flush_interval=60)
+            async with trio.open_nursery() as inner:
+                stop = trio.Event()
+                await inner.start(telemetry.run, stop)
+                for i in range(20):
+                    span_id = f"{i + 1:016x}"
+                    telemetry.submit_nowait(streamed_exchange(f"req_{i}", span_id=span_id))
+                await trio.sleep(0.2)
+                stop.set()
+            server_stop.set()
+    (request,) = receiver.received["/v1/traces"]
+    assert len(request.resource_spans) > 1  # one per slice, merged by protobuf concatenation
+    spans = receiver.spans()
+    assert len(spans) == 200 == len({s.span_id for s in spans})
+    refs = {attributes(s).get(n.OBS_REF) for s in spans} - {None}
+    assert len(refs) == 20
