@@ -114,7 +114,8 @@ def request_page(row: RequestRow, manifest: Mapping[str, Any] | None) -> str:
         for p in manifest.get("prompts", [])
     )
     files = "".join(
-        f"<tr><td>{_a(base + '/body/' + _q(str(f.get('name'))), str(f.get('name')))}</td>"
+        f"<tr><td>{_a(base + '/artifact/' + _q(str(f.get('name'))), str(f.get('name')))}"
+        f" ({_a(base + '/body/' + _q(str(f.get('name'))), 'raw')})</td>"
         f"<td>{escape(str(f.get('bytes')))}</td><td><code>{escape(str(f.get('sha256')))}</code>"
         f"</td><td>{_flags(f)}</td></tr>"
         for f in manifest.get("files", [])
@@ -125,6 +126,14 @@ def request_page(row: RequestRow, manifest: Mapping[str, Any] | None) -> str:
         f"{files}</table><p>{_a(base + '/body/prompt.index.json', 'prompt.index.json')}</p>"
     )
     return _page(f"Request {row.request_id}", body)
+
+
+def artifact_page(request_id: str, name: str, text: str) -> str:
+    """One artifact shown in a page, with a link to its raw bytes."""
+    base = f"{BASE}/request/{_q(request_id)}"
+    raw = _a(f"{base}/body/{_q(name)}", "raw")
+    back = _a(base, request_id)
+    return _page(name, f"<p>{back} · {raw}</p><pre>{escape(text)}</pre>")
 
 
 def _flags(entry: Mapping[str, Any]) -> str:

@@ -225,6 +225,15 @@ def create_requests_blueprint(settings: Settings) -> Blueprint:
     async def body(request_id: str, name: str) -> Response:
         return await artifact(request_id, name)
 
+    @bp.get("/request/<request_id>/artifact/<name>")
+    async def artifact_page(request_id: str, name: str) -> Response:
+        response = await artifact(request_id, name, html=True)
+        if response.status_code != 200:
+            return response
+        text = await response.get_data(as_text=True)
+        page = pages.artifact_page(request_id, name, text)
+        return Response(page, content_type=HTML)
+
     @bp.get("/request/<request_id>/stream/<side>")
     async def stream(request_id: str, side: str) -> Response:
         if side not in _STREAMS:

@@ -151,6 +151,9 @@ async def test_manifest_bound_artifacts(client: Any) -> None:
     raw = await _text(client, "/debug/obs/request/req-001/stream/raw")
     assert msgspec.json.decode(raw.splitlines()[0])["t_ms"] == 5.0
     await _text(client, "/debug/obs/request/req-001/stream/transformed")
+    viewer = await _text(client, "/debug/obs/request/req-001/artifact/prompt.user.txt")
+    assert "&lt;script&gt;" in viewer and "<script>" not in viewer
+    await _text(client, "/debug/obs/request/req-001/artifact/nope.txt", 404)
     await _text(client, "/debug/obs/request/req-001/stream/other", 400)
     await _text(client, "/debug/obs/request/req-001/body/not.in.manifest", 404)
     await _text(client, "/debug/obs/request/req-001/body/error.json", 404)
