@@ -1,8 +1,9 @@
 """The mock's Anthropic Messages API: request → Turn, Reply → Message JSON or SSE events.
 
-Event order as the API sends it (protocols.md §2.1): message_start, ping, one block at a time
+Event order as the API sends it (protocols.md §2.1): message_start, then one block at a time
 (thinking with thinking_delta + signature_delta, text with text_delta, tool_use with
-input_json_delta), message_delta with the stop reason and cumulative usage, message_stop.
+input_json_delta; a ping after the first content_block_start), message_delta with the stop
+reason and cumulative usage, message_stop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cal.mock.wire import encode, last_text_part, named_event, raw_text
 
 _NULL = msgspec.Raw(b"null")
 _TEXT = frozenset({"text"})
+_PING = named_event("ping", {"type": "ping"})
 
 
 class _Block(msgspec.Struct):
@@ -223,15 +225,13 @@ def render_stream(turn: Turn, reply: Reply) -> list[bytes]:
         "stop_sequence": None,
         "usage": start_usage,
     }
-    events = [
-        named_event("message_start", {"type": "message_start", "message": message}),
-        named_event("ping", {"type": "ping"}),
-    ]
+    events = [named_event("message_start", {"type": "message_start", "message": message})]
     index = 0
     if reply.thinking:
         events += _thinking_events(index, turn, reply)
         index += 1
     events += _text_events(index, reply)
+    events.insert(2, _PING)  # after the first content_block_start, as the API sends it
     for i, call in enumerate(reply.tool_calls):
         index += 1
         events += _tool_events(index, _tool_id(reply, i), call, reply.chunks)

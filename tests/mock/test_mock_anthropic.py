@@ -176,7 +176,7 @@ async def test_claude_code_capture_gets_a_valid_stream(served: Any) -> None:
     assert response.headers["content-type"].startswith("text/event-stream")
     events = SSEDecoder().feed(response.content)
     names = [e.event for e in events]
-    assert names[:2] == ["message_start", "ping"]
+    assert names[:3] == ["message_start", "content_block_start", "ping"]
     assert names[-2:] == ["message_delta", "message_stop"]
     assert all(json.loads(e.data)["type"] == e.event for e in events)
     start = json.loads(events[0].data)["message"]

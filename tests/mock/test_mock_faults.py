@@ -138,7 +138,7 @@ async def test_delay_before_first_byte(served: Any) -> None:
 async def test_cut_after_ends_the_stream_early(served: Any) -> None:
     response = await _post(served, "anthropic", fault="cut-after=3", stream=True)
     events = SSEDecoder().feed(response.content)
-    assert [e.event for e in events] == ["message_start", "ping", "content_block_start"]
+    assert [e.event for e in events] == ["message_start", "content_block_start", "ping"]
     responses = await _post(served, "openai-responses", fault="cut-after=4", stream=True)
     names = [e.event for e in SSEDecoder().feed(responses.content)]
     assert len(names) == 4 and "response.completed" not in names
