@@ -166,7 +166,8 @@ def create_requests_blueprint(settings: Settings) -> Blueprint:
         manifest = await trio.to_thread.run_sync(_read_manifest, dump_dir, row)
         return BundleView(row, manifest)
 
-    async def artifact(request_id: str, name: str, html: bool = False) -> Response:
+    async def artifact_bytes(request_id: str, name: str, html: bool) -> bytes | Response:
+        """The bytes of a manifest-listed file, or the error response."""
         if not _SAFE_ID.fullmatch(request_id) or not _SAFE_NAME.fullmatch(name):
             return _error(400, "bad request id or artifact name", html=html)
         found = await view(request_id)
@@ -178,7 +179,11 @@ def create_requests_blueprint(settings: Settings) -> Blueprint:
         data = await trio.to_thread.run_sync(_read_artifact, dump_dir, found.row.bundle_path, name)
         if data is None:
             return _error(404, "the artifact is no longer on disk", html=html)
-        return Response(data, content_type=TEXT)
+        return data
+
+    async def artifact(request_id: str, name: str) -> Response:
+        data = await artifact_bytes(request_id, name, html=False)
+        return data if isinstance(data, Response) else Response(data, content_type=TEXT)
 
     @bp.get("/api/requests")
     async def api_requests() -> Response:
@@ -227,11 +232,10 @@ def create_requests_blueprint(settings: Settings) -> Blueprint:
 
     @bp.get("/request/<request_id>/artifact/<name>")
     async def artifact_page(request_id: str, name: str) -> Response:
-        response = await artifact(request_id, name, html=True)
-        if response.status_code != 200:
-            return response
-        text = await response.get_data(as_text=True)
-        page = pages.artifact_page(request_id, name, text)
+        data = await artifact_bytes(request_id, name, html=True)
+        if isinstance(data, Response):
+            return data
+        page = pages.artifact_page(request_id, name, data.decode("utf-8", "replace"))
         return Response(page, content_type=HTML)
 
     @bp.get("/request/<request_id>/stream/<side>")
