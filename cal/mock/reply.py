@@ -168,7 +168,11 @@ def chosen_tools(turn: Turn) -> list[ToolSpec]:
 
 
 def schema_value(schema: Any, depth: int = 0) -> Any:
-    """A value that fits `schema`: "mock" for strings, 1 for numbers, true, [], {required…}."""
+    """A value that fits `schema`: "mock" for strings, 1 for numbers, true, [], {required…}.
+
+    `const`, the first `enum` value or `default` win; unions take their first branch; minimum,
+    exclusiveMinimum, minItems and minLength are respected.
+    """
     if not isinstance(schema, dict) or depth > _MAX_SCHEMA_DEPTH:
         return "mock"
     if "const" in schema:
@@ -192,14 +196,17 @@ def _value_of_type(kind: str, schema: dict[str, Any], depth: int) -> Any:
     if kind == "object":
         return schema_arguments(schema, depth + 1)
     if kind == "array":
-        return []
+        count = schema.get("minItems")
+        count = count if isinstance(count, int) and not isinstance(count, bool) else 0
+        return [schema_value(schema.get("items", {}), depth + 1) for _ in range(min(count, 8))]
     if kind in ("number", "integer"):
         return _number_value(schema)
     if kind == "boolean":
         return True
     if kind == "null":
         return None
-    return "mock"
+    length = schema.get("minLength")
+    return "mock".ljust(length, "k") if isinstance(length, int) and length > 4 else "mock"
 
 
 def _number_value(schema: dict[str, Any]) -> int:

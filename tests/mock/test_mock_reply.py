@@ -108,9 +108,11 @@ def test_schema_arguments_follow_nested_and_union_schemas() -> None:
                 "required": ["n"],
             },
             "items": {"type": "array", "items": {"type": "string"}},
+            "pair": {"type": "array", "items": {"type": "integer"}, "minItems": 2},
+            "code": {"type": "string", "minLength": 6},
             "low": {"type": "number", "minimum": 2.5},
         },
-        "required": ["opt", "choice", "fixed", "inner", "items", "low"],
+        "required": ["opt", "choice", "fixed", "inner", "items", "pair", "code", "low"],
     }
     assert schema_arguments(schema) == {
         "opt": 1,
@@ -118,6 +120,8 @@ def test_schema_arguments_follow_nested_and_union_schemas() -> None:
         "fixed": "v1",
         "inner": {"n": 1},
         "items": [],
+        "pair": [1, 1],
+        "code": "mockkk",
         "low": 3,
     }
 
