@@ -36,15 +36,17 @@ SECRET_QUERY_KEYS = frozenset(
 # Credential shapes found anywhere in a value or a body; group 1 is the public prefix kept. One
 # pattern per shape, each starting with a literal or a small class, so `re` scans fast; they run
 # in this order (a `Bearer` token is hinted whole before its parts could match another shape).
+# The generic `sk-` and `Bearer` shapes must start a word (the lookbehind after the literal), so
+# words such as `task-management-…` stay; the distinctive shapes match anywhere (`%3DAIza…`).
 _BEARER = re.compile(
-    rb"([Bb][Ee][Aa][Rr][Ee][Rr]\s+)(?=[A-Za-z0-9._~+/\-]{16})"
+    rb"([Bb](?<![A-Za-z0-9_\-][Bb])[Ee][Aa][Rr][Ee][Rr]\s+)(?=[A-Za-z0-9._~+/\-]{16})"
     rb"(?>[A-Za-z0-9_~+/\-]+(?:\.[A-Za-z0-9_~+/\-]+)*=*)(?!\.)"
 )
 _SHAPES = (
     _BEARER,
     re.compile(rb"(sk-ant-[a-z]{2,5}\d{0,3}-)[A-Za-z0-9_\-]{16,}"),
     re.compile(rb"(sk-(?:proj|svcacct|admin|None)-)[A-Za-z0-9_\-]{16,}"),
-    re.compile(rb"(sk-)[A-Za-z0-9_\-]{20,}"),
+    re.compile(rb"(sk-(?<![A-Za-z0-9_\-]sk-))[A-Za-z0-9_\-]{20,}"),
     re.compile(rb"(AIza)[0-9A-Za-z_\-]{30,}"),
     re.compile(rb"(ya29\.)[0-9A-Za-z_\-.]{20,}"),
     re.compile(rb"(eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),

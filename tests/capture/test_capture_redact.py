@@ -86,3 +86,10 @@ def test_bodies_stay_valid_json_after_redaction() -> None:
     text = msgspec.json.decode(clean)["messages"][0]["content"]
     assert OPENAI_KEY not in text and OAUTH_TOKEN not in text
     assert redact_bytes(b'{"model":"gpt-6","short":"sk-1"}') == b'{"model":"gpt-6","short":"sk-1"}'
+
+
+def test_ordinary_words_are_not_taken_for_keys() -> None:
+    text = "call ask-user-question-tool-handler, then task-management-feature-flag-enabled; unbearer abcdefghijklmnopqrstuvwxyz"
+    assert redact_text(text) == text
+    encoded = f"u%3Fkey%3D{GEMINI_KEY}"
+    assert GEMINI_KEY not in redact_text(encoded)
