@@ -128,20 +128,21 @@ async def _respond_json(
 async def _stream(
     send: Send, headers: list[Header], events: list[bytes], interval_s: float, gz: bool
 ) -> None:
+    """Write the events (gzip: flushed per event); with no interval, the whole stream at once."""
     compressor = zlib.compressobj(wbits=31) if gz else None
     if gz:
         headers = [*headers, (b"content-encoding", b"gzip")]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    if not interval_s:
+    if not interval_s or not events:
         events = [b"".join(events)]
+    last = len(events) - 1
     for i, event in enumerate(events):
         if i:
             await trio.sleep(interval_s)
         if compressor is not None:
-            event = compressor.compress(event) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        await send({"type": "http.response.body", "body": event, "more_body": True})
-    tail = compressor.flush() if compressor is not None else b""
-    await send({"type": "http.response.body", "body": tail, "more_body": False})
+            flush = zlib.Z_FINISH if i == last else zlib.Z_SYNC_FLUSH
+            event = compressor.compress(event) + compressor.flush(flush)
+        await send({"type": "http.response.body", "body": event, "more_body": i < last})
 
 
 class MockProvider:

@@ -287,3 +287,18 @@ async def test_unknown_fault_term_is_a_400(served: Any) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert "explode" in response.json()["error"]["message"]
+
+
+async def test_cut_after_zero_sends_headers_only(served: Any) -> None:
+    response = await _post(served, "openai-responses", fault="cut-after=0", stream=True)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+async def test_gzip_stream_with_interval_decodes_per_event(served: Any) -> None:
+    response = await _post(
+        served, "gemini", fault="gzip", stream=True, headers={"X-Mock-Interval-Ms": "1"}
+    )
+    assert response.headers["content-encoding"] == "gzip"
+    chunks = [json.loads(e.data) for e in SSEDecoder().feed(response.content)]
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP"
