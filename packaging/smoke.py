@@ -58,11 +58,23 @@ def _stream_request(gateway: str) -> list[bytes]:
 def main(binary: str) -> int:
     started = time.perf_counter()
     version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True)
-    print(f"smoke: cal --version -> {version.stdout.strip()} in {time.perf_counter() - started:.2f} s")
+    print(
+        f"smoke: cal --version -> {version.stdout.strip()} in {time.perf_counter() - started:.2f} s"
+    )
     with tempfile.TemporaryDirectory() as data_dir:
         process = subprocess.Popen(
-            [binary, "obs", "up", "--demo", "--data-dir", data_dir,
-             "--gateway", "127.0.0.1:0", "--portal", "127.0.0.1:0"],
+            [
+                binary,
+                "obs",
+                "up",
+                "--demo",
+                "--data-dir",
+                data_dir,
+                "--gateway",
+                "127.0.0.1:0",
+                "--portal",
+                "127.0.0.1:0",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -77,7 +89,9 @@ def main(binary: str) -> int:
             events = _stream_request(gateway)
             text = b"".join(events)
             assert b"message_stop" in text, text[-500:]
-            print(f"smoke: streamed request through {gateway}: {len(events)} lines, ends with message_stop")
+            print(
+                f"smoke: streamed request through {gateway}: {len(events)} lines, ends with message_stop"
+            )
         finally:
             if os.name == "nt":
                 process.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ runtime's sinks, whatever happened in between.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 import msgspec
@@ -163,9 +164,21 @@ def endpoint_key(endpoint: Endpoint) -> str | None:
 
 
 def _with_model(body: bytes, model: str) -> bytes:
-    """`body` with only its top-level `model` replaced; every other byte of every value kept."""
+    """`body` with its top-level `model` replaced and every other byte kept.
+
+    When the `"model": value` pair occurs once, only the value's bytes are swapped (whitespace
+    and key order stay); when it is ambiguous (the same pair nested too) or absent, the top-level
+    object is re-encoded from `dict[str, msgspec.Raw]`, which still keeps every value verbatim.
+    """
     fields = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    fields["model"] = msgspec.Raw(msgspec.json.encode(model))
+    new = msgspec.json.encode(model)
+    old = fields.get("model")
+    if old is not None:
+        matches = list(re.finditer(rb'"model"\s*:\s*' + re.escape(bytes(old)), body))
+        if len(matches) == 1:
+            end = matches[0].end()
+            return body[: end - len(old)] + new + body[end:]
+    fields["model"] = msgspec.Raw(new)
     return msgspec.json.encode(fields)
 
 

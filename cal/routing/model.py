@@ -22,6 +22,14 @@ class Endpoint(msgspec.Struct, frozen=True):
     """Lower runs first."""
     enabled: bool = True
 
+    def __repr__(self) -> str:
+        """Never the key: endpoints end up in logs and tracebacks."""
+        return (
+            f"Endpoint(name={self.name!r}, url={self.url!r}, format={self.format!r}, "
+            f"api_key={mask_key(self.api_key)!r}, api_key_env={self.api_key_env!r}, "
+            f"model_map={self.model_map!r}, priority={self.priority}, enabled={self.enabled})"
+        )
+
     def map_model(self, model: str | None) -> str | None:
         """The model name to send upstream for the client's `model`."""
         if model is None:

@@ -12,7 +12,7 @@ import logging
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -120,7 +120,8 @@ async def run_runtime(
     sinks_stop = trio.Event()
     try:
         async with trio.open_nursery() as outer:
-            outer.start_soon(watch_signals, runtime.stop)
+            signals = trio.CancelScope()
+            outer.start_soon(_until_cancelled, signals, watch_signals, runtime.stop)
             for service in runtime.sink_services:
                 report(await outer.start(service.run, sinks_stop))
             if endpoint_source is not None:
@@ -136,6 +137,7 @@ async def run_runtime(
                     "stopping: in-flight requests get up to "
                     f"{settings.shutdown_grace_s:g} s to finish"
                 )
+            signals.cancel()
             sinks_stop.set()
             outer.cancel_scope.deadline = trio.current_time() + settings.shutdown_grace_s + 5
     finally:
@@ -143,6 +145,13 @@ async def run_runtime(
             await runtime.pool.aclose()
         for close in runtime.closers:
             close()
+
+
+async def _until_cancelled(
+    scope: trio.CancelScope, fn: Callable[[trio.Event], Awaitable[None]], stop: trio.Event
+) -> None:
+    with scope:
+        await fn(stop)
 
 
 async def _start_listeners(runtime: Runtime, nursery: trio.Nursery) -> None:

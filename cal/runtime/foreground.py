@@ -20,6 +20,13 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _leaf(error: BaseException) -> BaseException:
+    """The first real exception inside nested exception groups (one per nursery)."""
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
 def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState | None]:
     """Run until stopped; (exit code, the state it ran with)."""
     logging.basicConfig(
@@ -55,8 +62,7 @@ def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState
     try:
         trio.run(main)
     except* PortInUseError as group:
-        error = group.exceptions[0]
-        print(f"cal: {error}", file=sys.stderr)
+        print(f"cal: {_leaf(group)}", file=sys.stderr)
         code = 1
     except* KeyboardInterrupt:
         code = 130

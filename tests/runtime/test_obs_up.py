@@ -1,0 +1,75 @@
+"""`cal obs up` as a real process: detach, status, stop, the state file, a port already in use."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import msgspec
+
+CAL = [sys.executable, "-m", "cal"]
+
+
+def _cal(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CAL, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_detach_status_stop(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    evidence = tmp_path / "evidence"
+    up = _cal("obs", "up", "--detach", "--data-dir", data, "--gateway", "127.0.0.1:0",
+              "--portal", "127.0.0.1:0", "--evidence-dir", str(evidence))
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        assert "running in the background" in up.stdout
+        state = msgspec.json.decode((tmp_path / "data" / "runtime.json").read_bytes())
+        if sys.platform != "win32":
+            assert (tmp_path / "data" / "runtime.json").stat().st_mode & 0o777 == 0o600
+        health = httpx.get(state["gateway"] + "/health", timeout=5).json()
+        assert health["status"] == "ok"
+        portal = httpx.get(state["portal"], timeout=5)
+        assert portal.status_code == 200
+        assert "CodeAgentLens Debug Portal" in portal.text
+        assert state["control_token"] not in portal.text
+        stop_forbidden = httpx.post(state["portal"] + "/api/control/stop", timeout=5)
+        assert stop_forbidden.status_code == 403
+
+        status = _cal("obs", "status", "--data-dir", data, "--json")
+        assert status.returncode == 0
+        assert msgspec.json.decode(status.stdout)["gateway_healthy"] is True
+
+        again = _cal("obs", "up", "--data-dir", data)
+        assert again.returncode == 1
+        assert "already running" in again.stderr
+        assert msgspec.json.decode((evidence / "obs-up.json").read_bytes())["verdict"] == "pass"
+    finally:
+        stop = _cal("obs", "stop", "--data-dir", data, "--evidence-dir", str(evidence))
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert "cal stopped" in stop.stdout
+    assert not (tmp_path / "data" / "runtime.json").exists()
+    assert _cal("obs", "status", "--data-dir", data).returncode == 1
+    assert msgspec.json.decode((evidence / "obs-stop.json").read_bytes())["verdict"] == "pass"
+
+
+def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _cal("obs", "up", "--data-dir", str(tmp_path), "--gateway", f"127.0.0.1:{port}",
+                      "--portal", "127.0.0.1:0")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("cal:")]
+    assert len(errors) == 1, result.stderr
+    assert f"port {port}" in errors[0]
+    assert "already in use" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_stop_when_nothing_runs(tmp_path: Path) -> None:
+    result = _cal("obs", "stop", "--data-dir", str(tmp_path))
+    assert result.returncode == 0
+    assert "not running" in result.stdout
