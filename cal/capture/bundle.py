@@ -153,6 +153,8 @@ class _Builder:
                 return
             lines.append(line)
             size += len(line)
+            if index % 256 == 255:
+                self.pause()  # long streams: let the event loop in between
         self.add(Artifact(name, b"".join(lines), redacted=redacted))
 
 
