@@ -13,6 +13,7 @@ import time
 import zlib
 from collections import OrderedDict, deque
 from typing import Literal, Protocol
+from urllib.parse import unquote
 
 import msgspec
 import trio
@@ -209,6 +210,13 @@ class MockProvider:
             await _respond_json(send, 200, catalog.GEMINI_MODELS)
         elif path == "/health":
             await _respond_json(send, 200, b'{"status":"ok","service":"cal-mock"}')
+        elif path.startswith("/v1/models/"):
+            shape: catalog.ModelShape = (
+                "anthropic" if "anthropic-version" in incoming.names else "openai"
+            )
+            await _respond_json(send, 200, catalog.model_body(shape, unquote(path[11:])))
+        elif path.startswith("/v1beta/models/"):
+            await _respond_json(send, 200, catalog.model_body("gemini", unquote(path[15:])))
         else:
             await self._not_found(incoming, send)
 

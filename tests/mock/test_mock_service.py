@@ -153,3 +153,21 @@ def test_cli_serves_until_sigterm() -> None:
     assert f"  openai-chat       base URL {url}/v1\n" in lines
     assert "SIGTERM: stopping" in lines[-1]
     assert process.returncode == 0
+
+
+async def test_single_model_objects(served: Any) -> None:
+    with trio.fail_after(10):
+        async with httpx.AsyncClient(base_url=served.url) as client:
+            ant = await client.get(
+                "/v1/models/claude-x", headers={"anthropic-version": "2023-06-01"}
+            )
+            oai = await client.get("/v1/models/gpt-x")
+            gem = await client.get("/v1beta/models/gemini-x")
+    assert ant.json()["id"] == "claude-x" and ant.json()["type"] == "model"
+    assert oai.json() == {
+        "id": "gpt-x",
+        "object": "model",
+        "created": 1735689600,
+        "owned_by": "cal-mock",
+    }
+    assert gem.json()["name"] == "models/gemini-x"
