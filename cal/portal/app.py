@@ -64,6 +64,10 @@ def create_portal_app(
         stop.set()
         return Response('{"stopping":true}', mimetype="application/json")
 
+    from cal.portal.requests import create_requests_blueprint
+
+    app.register_blueprint(create_requests_blueprint(settings), url_prefix="/debug/obs")
+
     if metrics is not None:
 
         @app.get("/metrics")

@@ -50,6 +50,8 @@ class Runtime:
         self.listeners: dict[str, str] = {}
         self.stop = trio.Event()
         self.control_token = secrets.token_urlsafe(24)
+        self.metrics: Callable[[], tuple[bytes, str]] | None = None
+        """Prometheus exposition for the portal's /metrics (set by the telemetry sink)."""
         self.closers: list[Callable[[], None]] = []
         """Blocking clean-ups run once every service has stopped (the store's close)."""
 
@@ -164,7 +166,9 @@ async def _start_listeners(runtime: Runtime, nursery: trio.Nursery) -> None:
     if settings.viewer_enabled:
         from cal.portal.app import create_portal_app
 
-        portal = create_portal_app(settings, runtime.status, runtime.stop, runtime.control_token)
+        portal = create_portal_app(
+            settings, runtime.status, runtime.stop, runtime.control_token, runtime.metrics
+        )
         host, port = await nursery.start(
             _serve, portal, settings.portal_host, settings.portal_port, runtime
         )

@@ -28,16 +28,22 @@ async def prepare(runtime: Runtime) -> EndpointWatcher:
 
 
 def _attach_sinks(runtime: Runtime) -> None:
+    """Capture writer (when dumps are on) and telemetry: sinks of every exchange and services."""
+    from cal.telemetry.hub import Telemetry
+
     settings = runtime.settings
     if settings.dump_enabled:
-        try:
-            from cal.capture.writer import CaptureWriter
-        except ImportError:  # capture lands in its own change; the gateway runs without it
-            log.warning("capture writer unavailable: requests are not recorded")
-        else:
-            writer = CaptureWriter(settings)
-            runtime.sinks.append(writer)
-            runtime.sink_services.append(writer)
+        from cal.capture.writer import CaptureWriter
+
+        writer = CaptureWriter(settings, current_run=runtime.run_id)
+        runtime.sinks.append(writer)
+        runtime.sink_services.append(writer)
+    telemetry = Telemetry(settings, run_id=runtime.run_id)
+    runtime.sinks.append(telemetry)
+    runtime.sink_services.append(telemetry)
+    runtime.metrics = telemetry.metrics_payload
+    if telemetry.enabled:
+        logging.getLogger().addHandler(telemetry.log_handler())
 
 
 class DemoProvider:
