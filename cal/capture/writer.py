@@ -180,15 +180,17 @@ class CaptureWriter:
         for exchange in batch:
             try:
                 rows.append(self._write_bundle(exchange, result))
-            except Exception as exc:  # one bad bundle must not stop the others
+            except Exception as exc:  # one bad bundle must not stop the others…
                 self._note_failure(result, exchange, exc)
+                secrets = self.settings.capture_secrets
+                bare = request_row(exchange, [], bundle_path=None, bundle_bytes=0, secrets=secrets)
+                rows.append((bare, ""))  # …and the request is still listed, without a bundle
         try:
             with db.write() as conn:
                 for row, text in rows:
                     insert_request(conn, row, text)
         except Exception as exc:
-            result.written -= len(rows)
-            result.failed += len(rows)
+            result.written, result.failed = 0, len(batch)
             result.last_error = redact_text(f"index write failed: {exc}")
             log.error("capture: %s", result.last_error)
         return result

@@ -169,3 +169,27 @@ def test_unsafe_ids_become_safe_path_segments(make_exchange: Callable[..., Excha
     exchange = make_exchange(trace_id="../../etc", request_id="a/b\\c")
     rel = disk.bundle_rel_path(exchange)
     assert ".." not in rel.split("/") and rel.count("/") == 4
+
+
+async def test_a_bundle_that_cannot_be_written_is_counted_and_still_indexed(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings()
+    blocked = settings.dump_dir / "runs" / "run_blocked"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_bytes(b"a file where the run directory should be")
+    writer = CaptureWriter(settings)
+    batch = [
+        make_exchange(request_id="ok-1"),
+        make_exchange(request_id="bad", run_id="run_blocked"),
+    ]
+    await _run_until_written(writer, 2, lambda: [writer.submit_nowait(e) for e in batch] and None)
+    stats = writer.statistics()
+    assert (stats.written, stats.failed) == (1, 1)
+    assert stats.last_error is not None and "bad" in stats.last_error
+    db = Database.open(settings.db_path)
+    with db.read() as conn:
+        bad, good = get_request(conn, "bad"), get_request(conn, "ok-1")
+    db.close()
+    assert bad is not None and bad.bundle_path is None
+    assert good is not None and good.bundle_path is not None
