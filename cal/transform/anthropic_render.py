@@ -10,6 +10,7 @@ temperature/top_k are dropped while thinking is on.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -286,13 +287,49 @@ def render_thinking(req: Request, body: dict[str, Any], ctx: TranslationContext)
         if r.effort not in (None, "none") or r.budget_tokens:
             ctx.note("reasoning not enabled upstream (max_tokens too small for a budget)")
         return
+    if not model_thinks(req.model):
+        ctx.note(f"thinking off: {req.model} has no extended thinking")
+        return
     if _last_tool_turn_lacks_thinking(req.messages):
         ctx.note("thinking off: the tool loop's assistant turn has no Anthropic thinking to replay")
+        return
+    if body.get("tool_choice", {}).get("type") in ("any", "tool"):
+        ctx.note("thinking off: Anthropic does not allow it with a forced tool choice")
         return
     body["thinking"] = {"type": "enabled", "budget_tokens": budget}
     for key in ("temperature", "top_k"):
         if body.pop(key, None) is not None:
             ctx.note(f"dropped {key}: Anthropic rejects it with thinking on")
+
+
+_CLAUDE_VERSION = re.compile(
+    r"claude-(?:(opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d)-(\d)?-?(opus|sonnet|haiku))"
+)
+
+
+def _claude_version(model: str) -> tuple[str, int, int] | None:
+    """(family, major, minor) of a Claude model id in either naming scheme, else None."""
+    m = _CLAUDE_VERSION.search(model)
+    if m is None:
+        return None
+    if m.group(1):
+        return m.group(1), int(m.group(2)), int(m.group(3) or 0)
+    return m.group(6), int(m.group(4)), int(m.group(5) or 0)
+
+
+def model_thinks(model: str) -> bool:
+    """False for Claude models known to lack extended thinking (Claude 3 before 3.7)."""
+    v = _claude_version(model)
+    return v is None or (v[1], v[2]) >= (3, 7)
+
+
+def rejects_sampling(model: str) -> bool:
+    """True for Claude models that reject temperature/top_p/top_k (Opus 4.7+, any 5+)."""
+    v = _claude_version(model)
+    if v is None:
+        return False
+    family, major, minor = v
+    return major >= 5 or (family == "opus" and (major, minor) >= (4, 7))
 
 
 def render_request(req: Request, ctx: TranslationContext) -> bytes:
@@ -310,6 +347,10 @@ def render_request(req: Request, ctx: TranslationContext) -> bytes:
     body["messages"] = render_messages(rest, ctx)
     _render_params(req, body, ctx)
     render_thinking(req, body, ctx)
+    if rejects_sampling(req.model):
+        for key in ("temperature", "top_p", "top_k"):
+            if body.pop(key, None) is not None:
+                ctx.note(f"dropped {key}: {req.model} rejects sampling parameters")
     if req.stream:
         body["stream"] = True
     note_dropped_extras(req, ctx, frozenset())

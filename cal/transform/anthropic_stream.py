@@ -19,7 +19,7 @@ from cal.formats.errors import ErrorKind, stream_error_event
 from cal.sse import SSEEvent, encode_event
 from cal.transform import TranslationContext
 from cal.transform.anthropic_response import STOP_FROM, STOP_TO, error_kind, usage_from, usage_json
-from cal.transform.common import obj, ok_str, restore_tool, try_decode, unwrap_custom_input
+from cal.transform.common import obj, ok_int, ok_str, restore_tool, try_decode, unwrap_custom_input
 from cal.transform.ir import (
     BlockStart,
     BlockStop,
@@ -81,8 +81,8 @@ class AnthropicStreamParser:
 
     def _block_start(self, d: dict[str, Any]) -> list[StreamEvent]:
         block = d.get("content_block")
-        up_index = d.get("index")
-        if not isinstance(block, dict) or not isinstance(up_index, int):
+        up_index = ok_int(d.get("index"))
+        if not isinstance(block, dict) or up_index is None:
             return []
         start = self._start_event(block)
         if start is None:
@@ -123,7 +123,7 @@ class AnthropicStreamParser:
         return ev
 
     def _block_delta(self, d: dict[str, Any]) -> list[StreamEvent]:
-        slot = self._open.get(d.get("index"))  # type: ignore[arg-type]
+        slot = self._open.get(ok_int(d.get("index")) or 0)
         delta = d.get("delta")
         if slot is None or not isinstance(delta, dict):
             return []
@@ -145,7 +145,7 @@ class AnthropicStreamParser:
         return []
 
     def _block_stop(self, d: dict[str, Any]) -> list[StreamEvent]:
-        slot = self._open.pop(d.get("index"), None)  # type: ignore[arg-type]
+        slot = self._open.pop(ok_int(d.get("index")) or 0, None)
         if slot is None:
             return []
         out: list[StreamEvent] = []

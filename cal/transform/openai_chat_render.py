@@ -47,6 +47,8 @@ SHARED_OPENAI_FIELDS = frozenset(
 )
 """Extras an OpenAI Responses client may carry that a Chat upstream understands as-is."""
 _TTL_TO_OPENAI = {"1h": "12h", "5m": None}
+_NO_REASONING_PREFIXES = ("gpt-4", "gpt-3.5", "chatgpt-4o")
+"""OpenAI models that reject `reasoning_effort`."""
 
 
 def _cache_json(mark: CacheMark | None) -> dict[str, Any] | None:
@@ -245,7 +247,9 @@ def _render_params(req: Request, body: dict[str, Any], ctx: TranslationContext) 
     if req.stop:
         body["stop"] = req.stop
     effort = _effort(req.reasoning)
-    if effort is not None:
+    if effort is not None and req.model.startswith(_NO_REASONING_PREFIXES):
+        ctx.note(f"dropped reasoning effort: {req.model} is not a reasoning model")
+    elif effort is not None:
         body["reasoning_effort"] = effort
     fmt = req.response_format
     if fmt is not None and fmt.kind == "json_schema":
