@@ -28,18 +28,43 @@ ErrorKind = Literal[
 
 # kind -> (status, anthropic type, openai type, openai code, gemini status)
 _TABLE: dict[ErrorKind, tuple[int, str, str, str | None, str]] = {
-    "invalid_request": (400, "invalid_request_error", "invalid_request_error", None, "INVALID_ARGUMENT"),
-    "authentication": (401, "authentication_error", "invalid_request_error", "invalid_api_key", "UNAUTHENTICATED"),
+    "invalid_request": (
+        400,
+        "invalid_request_error",
+        "invalid_request_error",
+        None,
+        "INVALID_ARGUMENT",
+    ),
+    "authentication": (
+        401,
+        "authentication_error",
+        "invalid_request_error",
+        "invalid_api_key",
+        "UNAUTHENTICATED",
+    ),
     "permission": (403, "permission_error", "invalid_request_error", None, "PERMISSION_DENIED"),
     "not_found": (404, "not_found_error", "invalid_request_error", "not_found", "NOT_FOUND"),
-    "request_too_large": (413, "request_too_large", "invalid_request_error", "request_too_large", "INVALID_ARGUMENT"),
-    "rate_limit": (429, "rate_limit_error", "rate_limit_exceeded", "rate_limit_exceeded", "RESOURCE_EXHAUSTED"),
+    "request_too_large": (
+        413,
+        "request_too_large",
+        "invalid_request_error",
+        "request_too_large",
+        "INVALID_ARGUMENT",
+    ),
+    "rate_limit": (
+        429,
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "rate_limit_exceeded",
+        "RESOURCE_EXHAUSTED",
+    ),
     "api_error": (500, "api_error", "server_error", None, "INTERNAL"),
     "bad_gateway": (502, "api_error", "server_error", "bad_gateway", "UNAVAILABLE"),
     "unavailable": (503, "overloaded_error", "server_error", "service_unavailable", "UNAVAILABLE"),
     "timeout": (504, "timeout_error", "server_error", "timeout", "DEADLINE_EXCEEDED"),
     "overloaded": (529, "overloaded_error", "server_error", "server_is_overloaded", "UNAVAILABLE"),
 }
+
 
 def kind_for_status(status: int) -> ErrorKind:
     """The error kind that best describes an HTTP status."""
@@ -61,14 +86,16 @@ def error_status(fmt: ApiFormat, kind: ErrorKind) -> int:
 
 def error_body(fmt: ApiFormat, kind: ErrorKind, message: str) -> bytes:
     """An error body in `fmt`'s shape for `kind` with a human-readable `message`."""
-    status, ant_type, oai_type, oai_code, gem_status = _TABLE[kind]
+    _, ant_type, oai_type, oai_code, gem_status = _TABLE[kind]
     if fmt == "anthropic":
         return msgspec.json.encode(
             {"type": "error", "error": {"type": ant_type, "message": message}}
         )
     if fmt == "gemini":
         code = error_status(fmt, kind)
-        return msgspec.json.encode({"error": {"code": code, "message": message, "status": gem_status}})
+        return msgspec.json.encode(
+            {"error": {"code": code, "message": message, "status": gem_status}}
+        )
     return msgspec.json.encode(
         {"error": {"message": message, "type": oai_type, "param": None, "code": oai_code}}
     )
@@ -80,7 +107,7 @@ def stream_error_event(fmt: ApiFormat, kind: ErrorKind, message: str) -> bytes:
     Anthropic `event: error`; OpenAI Chat and Gemini a `data:` error object; Responses an
     `error` event (the SDKs raise on it).
     """
-    status, ant_type, oai_type, oai_code, gem_status = _TABLE[kind]
+    _, ant_type, oai_type, oai_code, _ = _TABLE[kind]
     if fmt == "anthropic":
         data = msgspec.json.encode(
             {"type": "error", "error": {"type": ant_type, "message": message}}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cal.capture.model import Exchange, StreamEvent
+from cal.capture.model import ErrorInfo, Exchange, StreamEvent
 from cal.formats import ApiFormat
-from cal.formats.errors import ErrorKind, kind_for_status, stream_error_event
+from cal.formats.errors import ErrorKind, stream_error_event
 from cal.gateway.headers import Header, downstream_headers
-from cal.sse import SSEDecoder
+from cal.formats.streams import ends_stream
+from cal.sse import SSEDecoder, SSEEvent
 
 RawHeaders = list[tuple[bytes, bytes]]
 SSE_HEADERS: RawHeaders = [
@@ -49,6 +50,7 @@ class PassThroughLeg:
     def __init__(self, exchange: Exchange, fmt: ApiFormat) -> None:
         self._exchange, self._fmt = exchange, fmt
         self._decoder = SSEDecoder()
+        self._last: SSEEvent | None = None
         # the client sees exactly the raw events: one list serves both sides of the record
         exchange.client_events = exchange.raw_events
 
@@ -64,19 +66,25 @@ class PassThroughLeg:
         events = self._exchange.raw_events
         for event in self._decoder.feed(chunk):
             events.append(StreamEvent(t_ms, event.raw))
+            self._last = event
         return chunk
 
-    def finish(self, t_ms: float) -> bytes:
+    def _drain(self, t_ms: float) -> None:
         for event in self._decoder.close():
             self._exchange.raw_events.append(StreamEvent(t_ms, event.raw))
-        return b""
+            self._last = event
+
+    def finish(self, t_ms: float) -> bytes:
+        """The upstream ended the body; if its stream never sent its final event, it was cut."""
+        self._drain(t_ms)
+        if self._last is not None and ends_stream(self._fmt, self._last):
+            return b""
+        message = "the upstream stream ended before its final event"
+        self._exchange.error = ErrorInfo("stream_cut", message)
+        return self.fail("bad_gateway", message, t_ms)
 
     def fail(self, kind: ErrorKind, message: str, t_ms: float) -> bytes:
-        self.finish(t_ms)
+        self._drain(t_ms)
         data = stream_error_event(self._fmt, kind, message)
         self._exchange.client_events = [*self._exchange.raw_events, StreamEvent(t_ms, data)]
         return data
-
-
-def error_kind_for(status: int) -> ErrorKind:
-    return kind_for_status(status)

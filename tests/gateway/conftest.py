@@ -60,10 +60,14 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(
-    nursery: trio.Nursery, make_settings: Callable[..., Settings]
-) -> AsyncIterator[Harness]:
-    settings = make_settings(dump_enabled=False)
+def harness_settings(make_settings: Callable[..., Settings]) -> Settings:
+    """The gateway's settings; a test module overrides this fixture to change them."""
+    return make_settings(dump_enabled=False)
+
+
+@pytest.fixture
+async def harness(nursery: trio.Nursery, harness_settings: Settings) -> AsyncIterator[Harness]:
+    settings = harness_settings
     mock = MockService(MockOptions(), host="127.0.0.1", port=0)
     stop_mock = trio.Event()
     await nursery.start(mock.run, stop_mock)

@@ -38,8 +38,14 @@ def test_openai_and_gemini_keys() -> None:
 
 def test_downstream_drops_what_hypercorn_or_decoding_own() -> None:
     out = downstream_headers(
-        [("content-type", "text/event-stream"), ("content-encoding", "gzip"), ("date", "x"),
-         ("server", "y"), ("transfer-encoding", "chunked"), ("request-id", "r1")]
+        [
+            ("content-type", "text/event-stream"),
+            ("content-encoding", "gzip"),
+            ("date", "x"),
+            ("server", "y"),
+            ("transfer-encoding", "chunked"),
+            ("request-id", "r1"),
+        ]
     )
     assert out == [(b"content-type", b"text/event-stream"), (b"request-id", b"r1")]
 

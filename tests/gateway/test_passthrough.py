@@ -201,3 +201,49 @@ async def test_health_and_models(harness: Any) -> None:
     assert health["active_endpoint"] == "mock-anthropic"
     ids = [m["id"] for m in models.json()["data"]]
     assert "claude-alias" in ids
+
+
+async def test_gemini_pass_through_stream_and_key_in_query(harness: Any) -> None:
+    harness.use(harness.endpoint("gemini", api_key="AIzaEndpointKey000000000"))
+    body = b'{"contents":[{"role":"user","parts":[{"text":"hello gemini"}]}]}'
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            harness.url + "/v1beta/models/gemini-test:streamGenerateContent?alt=sse&key=AIzaClient",
+            content=body,
+        )
+    assert response.status_code == 200
+    assert b"finishReason" in response.content
+    received = harness.mock.provider.received[-1]
+    assert received.body == body
+    assert "key=" not in received.query_string
+    assert dict(received.headers)["x-goog-api-key"] == "AIzaEndpointKey000000000"
+
+
+async def test_gzip_upstream_stream_reaches_the_client_decoded(harness: Any) -> None:
+    body = b'{"model":"m","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            harness.url + "/v1/messages", content=body, headers={"x-mock-fault": "gzip"}
+        )
+    assert response.status_code == 200
+    assert "content-encoding" not in response.headers
+    assert response.content.startswith(b"event: message_start")
+    assert b"message_stop" in response.content
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.error is None
+    assert exchange.usage.source == "upstream"
+    assert exchange.usage.output_tokens > 0
+
+
+async def test_upstream_429_is_passed_through_with_retry_after(harness: Any) -> None:
+    body = b'{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            harness.url + "/v1/messages", content=body, headers={"x-mock-fault": "status=429"}
+        )
+    assert response.status_code == 429
+    assert response.headers["retry-after"]
+    assert response.json()["error"]["type"] == "rate_limit_error"
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.error is not None
+    assert exchange.error.kind == "upstream_status"

@@ -20,8 +20,19 @@ def _cal(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def test_detach_status_stop(tmp_path: Path) -> None:
     data = str(tmp_path / "data")
     evidence = tmp_path / "evidence"
-    up = _cal("obs", "up", "--detach", "--data-dir", data, "--gateway", "127.0.0.1:0",
-              "--portal", "127.0.0.1:0", "--evidence-dir", str(evidence))
+    up = _cal(
+        "obs",
+        "up",
+        "--detach",
+        "--data-dir",
+        data,
+        "--gateway",
+        "127.0.0.1:0",
+        "--portal",
+        "127.0.0.1:0",
+        "--evidence-dir",
+        str(evidence),
+    )
     assert up.returncode == 0, up.stdout + up.stderr
     try:
         assert "running in the background" in up.stdout
@@ -59,8 +70,16 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _cal("obs", "up", "--data-dir", str(tmp_path), "--gateway", f"127.0.0.1:{port}",
-                      "--portal", "127.0.0.1:0")
+        result = _cal(
+            "obs",
+            "up",
+            "--data-dir",
+            str(tmp_path),
+            "--gateway",
+            f"127.0.0.1:{port}",
+            "--portal",
+            "127.0.0.1:0",
+        )
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("cal:")]
     assert len(errors) == 1, result.stderr
