@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,11 @@ _CLEARED = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's cal, OpenTelemetry or proxy settings."""
     for name in list(os.environ):
         if name.startswith(_CLEARED_PREFIXES) or name in _CLEARED:
             monkeypatch.delenv(name, raising=False)
-    yield
 
 
 @pytest.fixture

@@ -42,8 +42,12 @@ def test_bad_values_name_the_setting(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("127.0.0.1:3010", ("127.0.0.1", 3010)), (":0", ("127.0.0.1", 0)), ("4000", ("127.0.0.1", 4000)),
-     ("[::1]:3010", ("::1", 3010))],
+    [
+        ("127.0.0.1:3010", ("127.0.0.1", 3010)),
+        (":0", ("127.0.0.1", 0)),
+        ("4000", ("127.0.0.1", 4000)),
+        ("[::1]:3010", ("::1", 3010)),
+    ],
 )
 def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
     assert config.parse_host_port(text) == expected

@@ -78,7 +78,6 @@ def test_only_config_reads_the_environment() -> None:
     offenders = [
         str(p.relative_to(CAL))
         for p in _modules()
-        if p.name != "config.py"
-        and ("os.environ" in p.read_text() or "os.getenv" in p.read_text())
+        if p.name != "config.py" and ("os.environ" in p.read_text() or "os.getenv" in p.read_text())
     ]
     assert offenders == []

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from cal.sse import SSEDecoder, SSEError, SSEEvent, encode_event
 
 STREAM = (
-    b"event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
+    b'event: message_start\ndata: {"type":"message_start"}\n\n'
     b": keep-alive comment\n\n"
     b"data: line one\r\ndata: line two\r\n\r\n"
     b"event: ping\rdata: {}\r\r"
-    b"id: 7\nretry: 1500\ndata: {\"x\":\"\xc3\xa9\"}\n\n"
+    b'id: 7\nretry: 1500\ndata: {"x":"\xc3\xa9"}\n\n'
     b"data: [DONE]\n\n"
 )
 
@@ -26,7 +28,7 @@ def _decode_all(chunks: list[bytes]) -> list[SSEEvent]:
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def test_whole_stream() -> None:

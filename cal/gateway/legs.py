@@ -11,8 +11,8 @@ from typing import Protocol
 from cal.capture.model import ErrorInfo, Exchange, StreamEvent
 from cal.formats import ApiFormat
 from cal.formats.errors import ErrorKind, stream_error_event
-from cal.gateway.headers import Header, downstream_headers
 from cal.formats.streams import ends_stream
+from cal.gateway.headers import Header, downstream_headers
 from cal.sse import SSEDecoder, SSEEvent
 
 RawHeaders = list[tuple[bytes, bytes]]

@@ -25,13 +25,13 @@ from cal.gateway.headers import Header, decode_headers, strip_query_key, upstrea
 from cal.gateway.legs import Leg, PassThroughLeg
 from cal.gateway.pump import run_attempt
 from cal.gateway.registry import EndpointRegistry
-from cal.gateway.upstream import UpstreamFailure, UpstreamPool
 from cal.gateway.translated import (
     TranslatedLeg,
     client_credential,
     translated_headers,
     translation_context,
 )
+from cal.gateway.upstream import UpstreamFailure, UpstreamPool
 from cal.routing.model import Endpoint
 from cal.service import ExchangeSink
 from cal.transform import RouteUnavailable, TranslationError, lookup

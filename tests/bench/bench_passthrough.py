@@ -70,8 +70,11 @@ def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> float:
         "POST",
         path,
         body=body,
-        headers={"content-type": "application/json", "anthropic-version": "2023-06-01",
-                 "x-api-key": "sk-bench"},
+        headers={
+            "content-type": "application/json",
+            "anthropic-version": "2023-06-01",
+            "x-api-key": "sk-bench",
+        },
     )
     response = conn.getresponse()
     response.read()
@@ -98,19 +101,47 @@ def main() -> int:
     cal = [sys.executable, "-m", "cal"]
     mock_port, gateway_port = free_port(), free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="cal-bench-"))
-    env = {**os.environ, "CODE_AGENT_LENS_OBS_DUMP_ENABLED": "true" if args.capture == "on" else "false"}
-    mock = subprocess.Popen([*cal, "mock-upstream", "--port", str(mock_port)],
-                            stdout=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "CODE_AGENT_LENS_OBS_DUMP_ENABLED": "true" if args.capture == "on" else "false",
+    }
+    mock = subprocess.Popen(
+        [*cal, "mock-upstream", "--port", str(mock_port)], stdout=subprocess.PIPE, text=True
+    )
     gateway = None
     try:
         wait_line(mock, r"(http://127\.0\.0\.1:\d+)")
-        subprocess.run([*cal, "endpoint", "add", "mock", "--url", f"http://127.0.0.1:{mock_port}",
-                        "--format", "anthropic", "--data-dir", str(data_dir)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                *cal,
+                "endpoint",
+                "add",
+                "mock",
+                "--url",
+                f"http://127.0.0.1:{mock_port}",
+                "--format",
+                "anthropic",
+                "--data-dir",
+                str(data_dir),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         gateway = subprocess.Popen(
-            [*cal, "obs", "up", "--data-dir", str(data_dir), "--gateway",
-             f"127.0.0.1:{gateway_port}", "--portal", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, text=True, env=env,
+            [
+                *cal,
+                "obs",
+                "up",
+                "--data-dir",
+                str(data_dir),
+                "--gateway",
+                f"127.0.0.1:{gateway_port}",
+                "--portal",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         wait_line(gateway, r"gateway\s+(http://\S+)")
         body = claude_body(args.size_kb, args.stream)

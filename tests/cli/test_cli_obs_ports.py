@@ -30,8 +30,18 @@ def test_expect_free_and_listening(
     listening_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     free = _free_port()
-    code = run(["obs", "ports", "--expect-free", f"{free}", "--expect-listening",
-                str(listening_port), "--evidence-dir", str(tmp_path)])
+    code = run(
+        [
+            "obs",
+            "ports",
+            "--expect-free",
+            f"{free}",
+            "--expect-listening",
+            str(listening_port),
+            "--evidence-dir",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out.splitlines()
     assert code == 0
     assert out == [
@@ -48,8 +58,18 @@ def test_comma_list_and_repeated_flags_and_failure(
     listening_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     free = _free_port()
-    code = run(["obs", "ports", "--expect-free", f"{free},{listening_port}",
-                "--expect-free", str(free), "--evidence-dir", str(tmp_path)])
+    code = run(
+        [
+            "obs",
+            "ports",
+            "--expect-free",
+            f"{free},{listening_port}",
+            "--expect-free",
+            str(free),
+            "--evidence-dir",
+            str(tmp_path),
+        ]
+    )
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
     assert len(lines) == 3

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import trio
-from cal.mock.service import MockService
 
 from cal.capture.model import Exchange
 from cal.config import Settings
 from cal.mock import MockOptions
+from cal.mock.service import MockService
 from cal.routing.model import Endpoint
 from cal.runtime import Runtime, run_runtime
 

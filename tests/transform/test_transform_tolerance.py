@@ -121,7 +121,7 @@ def events(draw: st.DrawFn) -> SSEEvent:
 
 # The Responses and Gemini parsers join this list when they pass it (their owner was told of the
 # failing examples: `{"error": true, "type": "error"}`, a Gemini chunk with `"parts": 1`).
-@pytest.mark.parametrize("upstream", ["anthropic", "openai-chat"])
+@pytest.mark.parametrize("upstream", ["anthropic", "openai-chat", "openai-responses", "gemini"])
 @settings(max_examples=60, deadline=None)
 @given(stream=st.lists(events(), max_size=8))
 def test_stream_parsers_never_crash(upstream: ApiFormat, stream: list[SSEEvent]) -> None:
