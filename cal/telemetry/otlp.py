@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -17,6 +18,7 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, SpanContext, set_span_in_context
 from prometheus_client import CollectorRegistry
 
 from cal import __version__
@@ -66,6 +68,7 @@ class OtlpEncoder:
         severity = _SEVERITY.get(item.level - item.level % 10, SeverityNumber.INFO)
         attrs = {**item.attributes, "logger.name": item.logger}
         record = LogRecord(
+            context=_trace_context(item.attributes),
             timestamp=item.time_ns,
             observed_timestamp=time.time_ns(),
             severity_text=item.level_name,
@@ -76,3 +79,15 @@ class OtlpEncoder:
         return ReadableLogRecord(
             log_record=record, resource=self.resource, instrumentation_scope=self.scope
         )
+
+
+def _trace_context(attributes: Mapping[str, object]) -> Context | None:
+    """The span a log record names with `extra={"trace_id": …, "span_id": …}` (hex), if any."""
+    trace_id, span_id = attributes.get("trace_id"), attributes.get("span_id")
+    if not (isinstance(trace_id, str) and isinstance(span_id, str)):
+        return None
+    try:
+        context = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=False)
+    except ValueError:
+        return None
+    return set_span_in_context(NonRecordingSpan(context))
