@@ -10,17 +10,18 @@ temperature/top_k are dropped while thinking is on.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import msgspec
 
 from cal.transform import TranslationContext, TranslationError
-from cal.transform.anthropic_request import _EFFORT_BUDGET, _MAX_BUDGET, DEFAULT_MAX_TOKENS
+from cal.transform.anthropic_request import DEFAULT_MAX_TOKENS
+from cal.transform.anthropic_thinking import rejects_sampling, render_thinking
 from cal.transform.common import (
     CUSTOM_TOOL_SCHEMA,
     from_raw,
     note_dropped_extras,
+    obj,
     upstream_tool_name,
     wrap_custom_input,
 )
@@ -218,6 +219,20 @@ def render_system(instructions: list[Message], ctx: TranslationContext) -> list[
     return blocks
 
 
+def custom_description(tool: Tool) -> str | None:
+    """A freeform tool's description, with its grammar appended (the stand-in function's only
+    way to tell the model what `input` must look like)."""
+    fmt = from_raw(tool.format)
+    if not isinstance(fmt, dict) or fmt.get("type") != "grammar":
+        return tool.description
+    grammar = obj(fmt.get("grammar")) or fmt
+    syntax, definition = grammar.get("syntax"), grammar.get("definition")
+    if not isinstance(definition, str):
+        return tool.description
+    head = f"{tool.description}\n\n" if tool.description else ""
+    return f"{head}The `input` string must match this {syntax or 'grammar'} grammar:\n{definition}"
+
+
 def render_tools(tools: list[Tool], ctx: TranslationContext) -> list[dict[str, Any]]:
     """Tool definitions (freeform tools exposed as one `input` string property)."""
     out: list[dict[str, Any]] = []
@@ -225,11 +240,12 @@ def render_tools(tools: list[Tool], ctx: TranslationContext) -> list[dict[str, A
         name = upstream_tool_name(t.name, t.namespace, t.kind, ctx, custom_native=False)
         schema = CUSTOM_TOOL_SCHEMA if t.kind == "custom" else t.parameters
         tool: dict[str, Any] = {"name": name}
-        if t.description:
-            tool["description"] = t.description
+        description = custom_description(t) if t.kind == "custom" else t.description
+        if description:
+            tool["description"] = description
         tool["input_schema"] = schema or {"type": "object", "properties": {}}
-        if t.strict is not None:
-            tool["strict"] = t.strict
+        if t.strict:
+            tool["strict"] = True
         out.append(_with_cache(tool, t.cache))
     return out
 
@@ -250,86 +266,6 @@ def render_tool_choice(
         if out["type"] != "none":
             out["disable_parallel_tool_use"] = True
     return out
-
-
-def _thinking_budget(req: Request, max_tokens: int) -> int | None:
-    r = req.reasoning
-    if r is None or r.mode == "disabled" or r.effort in ("none",):
-        return None
-    budget = r.budget_tokens
-    if budget is None and r.effort is not None:
-        budget = _EFFORT_BUDGET.get(r.effort, _MAX_BUDGET)
-    if budget is None or budget <= 0:
-        return None
-    budget = min(max(budget, 1024), _MAX_BUDGET, max_tokens - 1)
-    return budget if budget >= 1024 else None
-
-
-def _last_tool_turn_lacks_thinking(messages: list[Message]) -> bool:
-    for msg in reversed(messages):
-        if msg.role == "assistant":
-            has_call = any(isinstance(p, ToolCall) for p in msg.content)
-            has_thinking = any(
-                isinstance(p, Thinking) and p.origin == "anthropic" and p.signature
-                for p in msg.content
-            )
-            return has_call and not has_thinking
-    return False
-
-
-def render_thinking(req: Request, body: dict[str, Any], ctx: TranslationContext) -> None:
-    """`thinking` / `output_config.effort` from the IR's reasoning settings."""
-    r = req.reasoning
-    if r is None:
-        return
-    budget = _thinking_budget(req, body["max_tokens"])
-    if budget is None:
-        if r.effort not in (None, "none") or r.budget_tokens:
-            ctx.note("reasoning not enabled upstream (max_tokens too small for a budget)")
-        return
-    if not model_thinks(req.model):
-        ctx.note(f"thinking off: {req.model} has no extended thinking")
-        return
-    if _last_tool_turn_lacks_thinking(req.messages):
-        ctx.note("thinking off: the tool loop's assistant turn has no Anthropic thinking to replay")
-        return
-    if body.get("tool_choice", {}).get("type") in ("any", "tool"):
-        ctx.note("thinking off: Anthropic does not allow it with a forced tool choice")
-        return
-    body["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    for key in ("temperature", "top_k"):
-        if body.pop(key, None) is not None:
-            ctx.note(f"dropped {key}: Anthropic rejects it with thinking on")
-
-
-_CLAUDE_VERSION = re.compile(
-    r"claude-(?:(opus|sonnet|haiku)-(\d+)(?:-(\d)(?!\d))?|(\d)-(\d)?-?(opus|sonnet|haiku))"
-)
-
-
-def _claude_version(model: str) -> tuple[str, int, int] | None:
-    """(family, major, minor) of a Claude model id in either naming scheme, else None."""
-    m = _CLAUDE_VERSION.search(model)
-    if m is None:
-        return None
-    if m.group(1):
-        return m.group(1), int(m.group(2)), int(m.group(3) or 0)
-    return m.group(6), int(m.group(4)), int(m.group(5) or 0)
-
-
-def model_thinks(model: str) -> bool:
-    """False for Claude models known to lack extended thinking (Claude 3 before 3.7)."""
-    v = _claude_version(model)
-    return v is None or (v[1], v[2]) >= (3, 7)
-
-
-def rejects_sampling(model: str) -> bool:
-    """True for Claude models that reject temperature/top_p/top_k (Opus 4.7+, any 5+)."""
-    v = _claude_version(model)
-    if v is None:
-        return False
-    family, major, minor = v
-    return major >= 5 or (family == "opus" and (major, minor) >= (4, 7))
 
 
 def render_request(req: Request, ctx: TranslationContext) -> bytes:

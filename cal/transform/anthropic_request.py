@@ -66,8 +66,6 @@ _KNOWN = frozenset(
         "top_k",
     }
 )
-_EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
-_MAX_BUDGET = 32000
 
 
 # ---------------------------------------------------------------- parse (client side)
