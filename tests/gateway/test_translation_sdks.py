@@ -1,0 +1,170 @@
+"""Every client API through every other upstream API, judged by the official SDKs.
+
+Each test runs the real gateway in front of the real mock provider; the client's SDK (or, for
+Gemini, a REST client with an SSE reader) must parse the translated answer, streamed and not,
+and find the expected text, tool call arguments and usage.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+import trio
+
+from cal.formats import API_FORMATS
+from cal.sse import SSEDecoder
+
+PROMPT = "Translate me through the gateway please"
+TOOL_PROMPT = "Use the tool for Paris"
+ROUTES = [(c, u) for c, u in itertools.product(API_FORMATS, API_FORMATS) if c != u]
+TOOL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "description": "the city"}},
+    "required": ["city"],
+}
+
+
+class Answer:
+    def __init__(self, text: str, calls: list[tuple[str, dict[str, Any]]], output_tokens: int):
+        self.text, self.calls, self.output_tokens = text, calls, output_tokens
+
+
+def _anthropic(base: str, stream: bool, tools: bool) -> Answer:
+    client = anthropic.Anthropic(base_url=base, api_key="sk-ant-test", max_retries=0, timeout=20)
+    kwargs: dict[str, Any] = {
+        "model": "client-model",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": TOOL_PROMPT if tools else PROMPT}],
+    }
+    if tools:
+        kwargs["tools"] = [
+            {"name": "get_weather", "description": "weather", "input_schema": TOOL_SCHEMA}
+        ]
+    if stream:
+        with client.messages.stream(**kwargs) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)
+    text = "".join(b.text for b in message.content if b.type == "text")
+    calls = [(b.name, dict(b.input)) for b in message.content if b.type == "tool_use"]  # type: ignore[arg-type]
+    return Answer(text, calls, message.usage.output_tokens)
+
+
+def _chat(base: str, stream: bool, tools: bool) -> Answer:
+    client = openai.OpenAI(base_url=base + "/v1", api_key="sk-test", max_retries=0, timeout=20)
+    kwargs: dict[str, Any] = {
+        "model": "client-model",
+        "messages": [{"role": "user", "content": TOOL_PROMPT if tools else PROMPT}],
+    }
+    if tools:
+        kwargs["tools"] = [
+            {"type": "function", "function": {"name": "get_weather", "parameters": TOOL_SCHEMA}}
+        ]
+    if stream:
+        with client.chat.completions.stream(
+            **kwargs, stream_options={"include_usage": True}
+        ) as events:
+            completion = events.get_final_completion()
+    else:
+        completion = client.chat.completions.create(**kwargs)
+    message = completion.choices[0].message
+    calls = [
+        (c.function.name, json.loads(c.function.arguments))
+        for c in message.tool_calls or []
+        if c.type == "function"
+    ]
+    usage = completion.usage
+    return Answer(message.content or "", calls, usage.completion_tokens if usage else 0)
+
+
+def _responses(base: str, stream: bool, tools: bool) -> Answer:
+    client = openai.OpenAI(base_url=base + "/v1", api_key="sk-test", max_retries=0, timeout=20)
+    kwargs: dict[str, Any] = {"model": "client-model", "input": TOOL_PROMPT if tools else PROMPT}
+    if tools:
+        kwargs["tools"] = [
+            {"type": "function", "name": "get_weather", "parameters": TOOL_SCHEMA, "strict": False}
+        ]
+    if stream:
+        with client.responses.stream(**kwargs) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(**kwargs)
+    calls = [
+        (item.name, json.loads(item.arguments))
+        for item in response.output
+        if item.type == "function_call"
+    ]
+    usage = response.usage
+    return Answer(response.output_text, calls, usage.output_tokens if usage else 0)
+
+
+def _gemini(base: str, stream: bool, tools: bool) -> Answer:
+    body: dict[str, Any] = {
+        "contents": [{"role": "user", "parts": [{"text": TOOL_PROMPT if tools else PROMPT}]}]
+    }
+    if tools:
+        body["tools"] = [
+            {"functionDeclarations": [{"name": "get_weather", "parameters": TOOL_SCHEMA}]}
+        ]
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    url = f"{base}/v1beta/models/client-model:{action}"
+    response = httpx.post(url, json=body, headers={"x-goog-api-key": "AIza-test"}, timeout=20)
+    assert response.status_code == 200, response.text
+    if stream:
+        decoder = SSEDecoder()
+        chunks = [json.loads(e.data) for e in decoder.feed(response.content) + decoder.close()]
+    else:
+        chunks = [response.json()]
+    text, calls, output_tokens = "", [], 0
+    for chunk in chunks:
+        assert "error" not in chunk, chunk
+        for part in chunk["candidates"][0].get("content", {}).get("parts", []):
+            if "text" in part and not part.get("thought"):
+                text += part["text"]
+            if "functionCall" in part:
+                calls.append((part["functionCall"]["name"], part["functionCall"].get("args", {})))
+        output_tokens = chunk.get("usageMetadata", {}).get("candidatesTokenCount", output_tokens)
+    return Answer(text, calls, output_tokens)
+
+
+CLIENTS = {
+    "anthropic": _anthropic,
+    "openai-chat": _chat,
+    "openai-responses": _responses,
+    "gemini": _gemini,
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize(("client", "upstream"), ROUTES, ids=[f"{c}-via-{u}" for c, u in ROUTES])
+async def test_text_through_every_route(harness: Any, client: str, upstream: str, stream: bool) -> None:
+    harness.use(harness.endpoint(upstream, model_map={"*": "upstream-model"}))
+    with trio.fail_after(30):
+        answer = await trio.to_thread.run_sync(CLIENTS[client], harness.url, stream, False)
+    assert PROMPT[:30] in answer.text
+    assert answer.calls == []
+    assert answer.output_tokens > 0
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.route == f"{client}->{upstream}"
+    assert exchange.error is None, exchange.error
+    assert exchange.usage.source == "upstream"
+    assert exchange.usage.output_tokens > 0
+    received = harness.mock.provider.received[-1]
+    assert b"upstream-model" in received.body or "upstream-model" in received.path
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize(("client", "upstream"), ROUTES, ids=[f"{c}-via-{u}" for c, u in ROUTES])
+async def test_tool_call_through_every_route(
+    harness: Any, client: str, upstream: str, stream: bool
+) -> None:
+    harness.use(harness.endpoint(upstream))
+    with trio.fail_after(30):
+        answer = await trio.to_thread.run_sync(CLIENTS[client], harness.url, stream, True)
+    assert answer.calls == [("get_weather", {"city": "mock"})]
