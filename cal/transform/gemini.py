@@ -13,7 +13,7 @@ import msgspec
 
 from cal.formats.errors import ErrorKind, kind_for_status
 from cal.transform import Codec, TranslationContext
-from cal.transform.common import decode_object
+from cal.transform.common import arr, decode_object, obj
 from cal.transform.gemini_parts import (
     PartReader,
     client_parts,
@@ -56,13 +56,13 @@ def parse_response(body: bytes, ctx: TranslationContext) -> Response:
     doc = decode_object(body, "upstream response")
     response_id = str(doc.get("responseId") or "")
     reader = PartReader(response_id, ctx)
-    candidates = doc.get("candidates") or []
+    candidates = arr(doc.get("candidates"))
     first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
     parts: list[Part] = []
-    for part in (first.get("content") or {}).get("parts") or []:
+    for part in obj(first.get("content")).get("parts") or []:
         if isinstance(part, dict):
             parts += reader.read(part)
-    block = (doc.get("promptFeedback") or {}).get("blockReason")
+    block = obj(doc.get("promptFeedback")).get("blockReason")
     stop = stop_reason_of(first.get("finishReason"), reader.calls > 0, ctx)
     if block:
         stop = "refusal"

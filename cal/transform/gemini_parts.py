@@ -16,7 +16,7 @@ import msgspec
 
 from cal.formats.errors import ErrorKind, kind_for_status
 from cal.transform import TranslationContext
-from cal.transform.common import ok_str, restore_tool, unwrap_custom_input
+from cal.transform.common import arr, obj, ok_int, ok_str, restore_tool, unwrap_custom_input
 from cal.transform.gemini_request import ORIGIN, seal_signature, signature_block, synth_call_id
 from cal.transform.ir import (
     Part,
@@ -52,14 +52,14 @@ def parse_usage(meta: Any) -> Usage:
     """`usageMetadata` → canonical usage (cumulative on streams: take the last one)."""
     if not isinstance(meta, dict):
         return Usage()
-    prompt = int(meta.get("promptTokenCount") or 0)
-    cached = int(meta.get("cachedContentTokenCount") or 0)
-    tool_prompt = int(meta.get("toolUsePromptTokenCount") or 0)
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    prompt = ok_int(meta.get("promptTokenCount")) or 0
+    cached = ok_int(meta.get("cachedContentTokenCount")) or 0
+    tool_prompt = ok_int(meta.get("toolUsePromptTokenCount")) or 0
+    thoughts = ok_int(meta.get("thoughtsTokenCount")) or 0
     return Usage(
         uncached_in=max(0, prompt - cached) + tool_prompt,
         cache_read=cached,
-        out_total=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+        out_total=(ok_int(meta.get("candidatesTokenCount")) or 0) + thoughts,
         reasoning=thoughts,
     )
 
@@ -114,7 +114,7 @@ class PartReader:
             return [Thinking(text=str(part["text"]), signature=signature, origin=ORIGIN)]
         out: list[Part] = [signature_block(signature)] if signature else []
         if "functionCall" in part:
-            out.append(self.call(part["functionCall"] or {}))
+            out.append(self.call(obj(part["functionCall"])))
         elif part.get("text"):
             out.append(Text(text=str(part["text"])))
         elif "text" not in part:
@@ -126,7 +126,7 @@ class PartReader:
         alias = restore_tool(str(call.get("name", "")), self.ctx)
         call_id = ok_str(call.get("id")) or synth_call_id(self.response_id, self.calls)
         self.calls += 1
-        args = msgspec.json.encode(call.get("args") or {}).decode()
+        args = msgspec.json.encode(obj(call.get("args"))).decode()
         if alias.kind == "custom":
             args = unwrap_custom_input(args)
         return ToolCall(
@@ -178,7 +178,7 @@ def client_parts(content: list[Part], ctx: TranslationContext) -> list[dict[str,
 
 def error_kind(error: dict[str, Any], status: int) -> ErrorKind:
     """The error kind of a Gemini `error` object."""
-    details = error.get("details") or []
+    details = arr(error.get("details"))
     reasons = {d.get("reason") for d in details if isinstance(d, dict)}
     if "API_KEY_INVALID" in reasons:
         return "authentication"

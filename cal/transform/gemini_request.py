@@ -19,7 +19,7 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext
-from cal.transform.common import decode_object, ok_float, ok_int, ok_str, raw
+from cal.transform.common import arr, decode_object, obj, ok_float, ok_int, ok_str, raw
 from cal.transform.gemini_schema import to_json_schema
 from cal.transform.ir import (
     File,
@@ -39,6 +39,7 @@ from cal.transform.ir import (
     seal,
     unseal,
 )
+from cal.transform.openai_responses_request import ok_bool
 
 ORIGIN: ApiFormat = "gemini"
 _HANDLED = frozenset(
@@ -124,7 +125,7 @@ class _Reader:
         if not isinstance(content, dict):
             return
         role = "assistant" if content.get("role") == "model" else "user"
-        for part in content.get("parts") or []:
+        for part in arr(content.get("parts")):
             if isinstance(part, dict):
                 self.part(role, part)
 
@@ -140,17 +141,17 @@ class _Reader:
             if part["text"]:
                 self.push(role, Text(text=str(part["text"])))
         elif "inlineData" in part:
-            data = part["inlineData"] or {}
+            data = obj(part["inlineData"])
             self.push(role, media_part(ok_str(data.get("mimeType")), data=ok_str(data.get("data"))))
         elif "fileData" in part:
-            data = part["fileData"] or {}
+            data = obj(part["fileData"])
             self.push(
                 role, media_part(ok_str(data.get("mimeType")), url=ok_str(data.get("fileUri")))
             )
         elif "functionCall" in part:
-            self.push(role, self.call(part["functionCall"] or {}))
+            self.push(role, self.call(obj(part["functionCall"])))
         elif "functionResponse" in part:
-            self.push("tool", self.result(part["functionResponse"] or {}))
+            self.push("tool", self.result(obj(part["functionResponse"])))
         elif not signature:
             kind = next(iter(part), "empty")
             self.ctx.note(f"gemini client: kept part {kind!r} as opaque")
@@ -162,7 +163,7 @@ class _Reader:
         self.calls += 1
         self.pending.append((name, call_id))
         args = call.get("args")
-        return ToolCall(id=call_id, name=name, arguments=msgspec.json.encode(args or {}).decode())
+        return ToolCall(id=call_id, name=name, arguments=msgspec.json.encode(obj(args)).decode())
 
     def result(self, resp: dict[str, Any]) -> ToolResult:
         name = str(resp.get("name", ""))
@@ -176,8 +177,8 @@ class _Reader:
         payload = resp.get("response")
         is_error = isinstance(payload, dict) and set(payload) == {"error"}
         content: list[Text | Image | File] = [Text(text=_response_text(payload))]
-        for extra in resp.get("parts") or []:
-            data = (extra or {}).get("inlineData") or {}
+        for extra in arr(resp.get("parts")):
+            data = obj(obj(extra).get("inlineData"))
             if data:
                 media = media_part(ok_str(data.get("mimeType")), data=ok_str(data.get("data")))
                 content.append(media)  # type: ignore[arg-type]
@@ -206,7 +207,8 @@ def _tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
         for key in spec:
             if key not in ("functionDeclarations", "function_declarations"):
                 ctx.note(f"gemini client: dropped server tool {key!r} (it does not cross APIs)")
-        for decl in spec.get("functionDeclarations") or spec.get("function_declarations") or []:
+        decls = arr(spec.get("functionDeclarations")) or arr(spec.get("function_declarations"))
+        for decl in (d for d in decls if isinstance(d, dict)):
             schema = decl.get("parametersJsonSchema")
             if schema is None and decl.get("parameters") is not None:
                 schema = to_json_schema(decl["parameters"])
@@ -225,7 +227,7 @@ def _tool_choice(config: Any, ctx: TranslationContext) -> ToolChoice | None:
     if not isinstance(fcc, dict):
         return None
     mode = str(fcc.get("mode", "AUTO")).upper()
-    names = [str(n) for n in fcc.get("allowedFunctionNames") or []]
+    names = [str(n) for n in arr(fcc.get("allowedFunctionNames"))]
     if mode == "NONE":
         return ToolChoice(mode="none")
     if mode == "ANY":
@@ -248,7 +250,7 @@ def _reasoning(gen: dict[str, Any]) -> Reasoning | None:
         mode=mode,
         effort=level.lower() if level else None,
         budget_tokens=budget if budget is not None and budget > 0 else None,
-        include_thoughts=thinking.get("includeThoughts"),
+        include_thoughts=ok_bool(thinking.get("includeThoughts")),
     )
 
 
@@ -269,11 +271,11 @@ def parse_request(body: bytes, ctx: TranslationContext) -> Request:
     reader = _Reader(ctx)
     system = doc.get("systemInstruction") or doc.get("system_instruction")
     if isinstance(system, dict):
-        texts = [Text(text=str(p["text"])) for p in system.get("parts") or [] if "text" in p]
+        texts = [Text(text=str(p["text"])) for p in arr(system.get("parts")) if "text" in obj(p)]
         reader.messages.append(Message(role="system", content=list(texts)))
-    for content in doc.get("contents") or []:
+    for content in arr(doc.get("contents")):
         reader.content(content)
-    gen = doc.get("generationConfig") or {}
+    gen = obj(doc.get("generationConfig"))
     extras = {k: raw(v) for k, v in doc.items() if k not in _HANDLED}
     extras.update({k: raw(v) for k, v in gen.items() if k not in _GEN_HANDLED})
     stops = gen.get("stopSequences")

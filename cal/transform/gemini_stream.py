@@ -21,6 +21,7 @@ import msgspec
 from cal.formats.errors import ErrorKind, stream_error_event
 from cal.sse import SSEEvent, encode_event
 from cal.transform import TranslationContext
+from cal.transform.common import arr, obj, ok_int
 from cal.transform.gemini_parts import (
     PartReader,
     call_part,
@@ -88,9 +89,16 @@ class GeminiStreamParser:
             doc = doc[0]
         if not isinstance(doc, dict):
             return []
+        try:
+            return self._chunk(doc)
+        except (TypeError, AttributeError, ValueError) as exc:  # a malformed chunk
+            self._ctx.note(f"gemini upstream: skipped a malformed stream chunk ({exc})")
+            return []
+
+    def _chunk(self, doc: dict[str, Any]) -> list[StreamEvent]:
         error = doc.get("error")
         if isinstance(error, dict):
-            kind = error_kind(error, int(error.get("code") or 500))
+            kind = error_kind(error, ok_int(error.get("code")) or 500)
             return [StreamError(kind=kind, message=str(error.get("message") or "upstream error"))]
         out: list[StreamEvent] = []
         if self._reader is None:
@@ -99,14 +107,14 @@ class GeminiStreamParser:
             out.append(MessageStart(id=response_id, model=str(doc.get("modelVersion") or "")))
         if doc.get("usageMetadata"):
             self._usage = parse_usage(doc["usageMetadata"])
-        candidates = doc.get("candidates") or []
+        candidates = arr(doc.get("candidates"))
         first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
-        for part in (first.get("content") or {}).get("parts") or []:
+        for part in obj(first.get("content")).get("parts") or []:
             if isinstance(part, dict):
                 out += self._part(self._reader, part)
         if first.get("finishReason"):
             self._finish = str(first["finishReason"])
-        if (doc.get("promptFeedback") or {}).get("blockReason"):
+        if obj(doc.get("promptFeedback")).get("blockReason"):
             self._blocked = True
         return out
 

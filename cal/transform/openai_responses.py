@@ -19,6 +19,7 @@ import msgspec
 from cal.formats import ApiFormat
 from cal.formats.errors import ErrorKind, kind_for_status
 from cal.transform import Codec, TranslationContext, TranslationError
+from cal.transform.common import obj
 from cal.transform.ir import (
     File,
     Image,
@@ -317,7 +318,7 @@ def render_request(req: Request, ctx: TranslationContext) -> bytes:
 def stop_reason_of(doc: dict[str, Any], content: list[Part]) -> StopReason:
     """The IR stop reason of a finished Responses `response` object."""
     if doc.get("status") == "incomplete":
-        reason = (doc.get("incomplete_details") or {}).get("reason")
+        reason = obj(doc.get("incomplete_details")).get("reason")
         return "refusal" if reason == "content_filter" else "max_tokens"
     if any(isinstance(p, ToolCall) for p in content):
         return "tool_use"
@@ -328,7 +329,7 @@ def parse_response(body: bytes, ctx: TranslationContext) -> Response:
     """A Responses upstream body → IR response (a `failed` status is an upstream error)."""
     doc = decode_object(body)
     if doc.get("status") == "failed":
-        error = doc.get("error") or {}
+        error = obj(doc.get("error"))
         raise TranslationError(f"upstream response failed: {error.get('message', '')}", 502)
     content = parse_output(doc.get("output"), ctx)
     return Response(

@@ -13,6 +13,7 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext
+from cal.transform.common import arr, obj, ok_int, ok_str
 from cal.transform.ir import (
     Opaque,
     Part,
@@ -58,16 +59,16 @@ def parse_usage(doc: Any) -> Usage:
     """Responses `usage` → canonical usage (input includes cache; output includes reasoning)."""
     if not isinstance(doc, dict):
         return Usage()
-    details = doc.get("input_tokens_details") or {}
-    out_details = doc.get("output_tokens_details") or {}
-    cache_read = int(details.get("cached_tokens") or 0)
-    cache_write = int(details.get("cache_write_tokens") or 0)
+    details = obj(doc.get("input_tokens_details"))
+    out_details = obj(doc.get("output_tokens_details"))
+    cache_read = ok_int(details.get("cached_tokens")) or 0
+    cache_write = ok_int(details.get("cache_write_tokens")) or 0
     return Usage(
-        uncached_in=max(0, int(doc.get("input_tokens") or 0) - cache_read - cache_write),
+        uncached_in=max(0, (ok_int(doc.get("input_tokens")) or 0) - cache_read - cache_write),
         cache_read=cache_read,
         cache_write=cache_write,
-        out_total=int(doc.get("output_tokens") or 0),
-        reasoning=int(out_details.get("reasoning_tokens") or 0),
+        out_total=(ok_int(doc.get("output_tokens")) or 0),
+        reasoning=(ok_int(out_details.get("reasoning_tokens")) or 0),
     )
 
 
@@ -174,7 +175,7 @@ def output_items(content: list[Part], ctx: TranslationContext) -> list[dict[str,
 
 def _message_parts(item: dict[str, Any]) -> list[Part]:
     parts: list[Part] = []
-    for c in item.get("content") or []:
+    for c in arr(item.get("content")):
         if not isinstance(c, dict):
             continue
         if c.get("type") == "refusal":
@@ -190,14 +191,14 @@ def parse_reasoning(item: dict[str, Any]) -> Thinking:
     sealed = unseal(blob) if isinstance(blob, str) else None
     if sealed is not None:
         return sealed
-    summary = [str(s.get("text", "")) for s in item.get("summary") or [] if isinstance(s, dict)]
-    content = [str(c.get("text", "")) for c in item.get("content") or [] if isinstance(c, dict)]
+    summary = [str(s.get("text", "")) for s in arr(item.get("summary")) if isinstance(s, dict)]
+    content = [str(c.get("text", "")) for c in arr(item.get("content")) if isinstance(c, dict)]
     return Thinking(
         text="\n\n".join(summary or content),
         signature=blob if isinstance(blob, str) else None,
         origin=_ORIGIN,
         summary=summary if len(summary) > 1 else None,
-        item_id=item.get("id"),
+        item_id=ok_str(item.get("id")),
     )
 
 
@@ -209,8 +210,8 @@ def parse_call(item: dict[str, Any]) -> ToolCall:
         name=str(item.get("name", "")),
         arguments=str(item.get("input" if custom else "arguments") or ""),
         kind="custom" if custom else "function",
-        namespace=item.get("namespace"),
-        item_id=item.get("id"),
+        namespace=ok_str(item.get("namespace")),
+        item_id=ok_str(item.get("id")),
     )
 
 

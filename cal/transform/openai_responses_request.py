@@ -19,6 +19,7 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext, TranslationError
+from cal.transform.common import arr, ok_float, ok_int, ok_str
 from cal.transform.ir import (
     CacheMark,
     File,
@@ -96,7 +97,11 @@ def _cache_of(part: dict[str, Any]) -> CacheMark | None:
 
 def _image(part: dict[str, Any]) -> Image:
     url = part.get("image_url")
-    image = Image(file_id=part.get("file_id"), detail=part.get("detail"), cache=_cache_of(part))
+    image = Image(
+        file_id=ok_str(part.get("file_id")),
+        detail=ok_str(part.get("detail")),
+        cache=_cache_of(part),
+    )
     if isinstance(url, str):
         split = split_data_url(url)
         if split:
@@ -108,9 +113,9 @@ def _image(part: dict[str, Any]) -> Image:
 
 def _file(part: dict[str, Any]) -> File:
     doc = File(
-        file_id=part.get("file_id"),
-        url=part.get("file_url"),
-        filename=part.get("filename"),
+        file_id=ok_str(part.get("file_id")),
+        url=ok_str(part.get("file_url")),
+        filename=ok_str(part.get("filename")),
         cache=_cache_of(part),
     )
     data = part.get("file_data")
@@ -170,7 +175,7 @@ class _History:
         if not isinstance(item, dict):
             self.ctx.note("responses: skipped an input item that is not an object")
             return
-        kind = item.get("type", "message")
+        kind = str(item.get("type", "message"))
         handler = _ITEM_HANDLERS.get(kind)
         if handler is not None:
             handler(self, item)
@@ -185,7 +190,7 @@ class _History:
             )
 
     def message(self, item: dict[str, Any]) -> None:
-        role = item.get("role", "user")
+        role = ok_str(item.get("role", "user"))
         if role not in _MESSAGE_ROLES:
             raise TranslationError(f"unknown message role {role!r}")
         parts = _parts(item.get("content"), self.ctx)
@@ -197,7 +202,7 @@ class _History:
                 msg.extras["phase"] = raw(item["phase"])
             return
         extras = {"id": raw(item["id"])} if "id" in item else {}
-        self.messages.append(Message(role=role, content=parts, extras=extras))
+        self.messages.append(Message(role=role, content=parts, extras=extras))  # type: ignore[arg-type]
 
     def call(self, item: dict[str, Any]) -> None:
         self.add("assistant", parse_call(item))
@@ -209,7 +214,7 @@ class _History:
             ToolResult(
                 call_id=str(item.get("call_id", "")),
                 content=[p for p in _parts(output, self.ctx) if isinstance(p, Text | Image | File)],
-                name=item.get("name"),
+                name=ok_str(item.get("name")),
                 kind="custom" if item.get("type") == "custom_tool_call_output" else "function",
             ),
         )
@@ -236,10 +241,12 @@ _ITEM_HANDLERS = {
 
 
 def _tool(spec: dict[str, Any], namespace: str | None, ctx: TranslationContext) -> list[Tool]:
+    if not isinstance(spec, dict):
+        return []
     kind = spec.get("type")
     if kind == "namespace":
         inner = str(spec.get("name", ""))
-        return [t for sub in spec.get("tools") or [] for t in _tool(sub, inner, ctx)]
+        return [t for sub in arr(spec.get("tools")) for t in _tool(sub, inner, ctx)]
     if kind == "function":
         params = spec.get("parameters")
         extras: dict[str, msgspec.Raw] = {
@@ -248,9 +255,9 @@ def _tool(spec: dict[str, Any], namespace: str | None, ctx: TranslationContext) 
         return [
             Tool(
                 name=str(spec.get("name", "")),
-                description=spec.get("description"),
+                description=ok_str(spec.get("description")),
                 parameters=raw(params) if params is not None else None,
-                strict=spec.get("strict"),
+                strict=ok_bool(spec.get("strict")),
                 namespace=namespace,
                 extras=extras,
             )
@@ -260,7 +267,7 @@ def _tool(spec: dict[str, Any], namespace: str | None, ctx: TranslationContext) 
         return [
             Tool(
                 name=str(spec.get("name", "")),
-                description=spec.get("description"),
+                description=ok_str(spec.get("description")),
                 kind="custom",
                 format=raw(fmt) if fmt is not None else None,
                 namespace=namespace,
@@ -288,7 +295,7 @@ def parse_tool_choice(choice: Any, ctx: TranslationContext) -> ToolChoice | None
     if kind in ("function", "custom"):
         return ToolChoice(mode="tool", name=str(choice.get("name", "")))
     if kind == "allowed_tools":
-        names = [str(t.get("name")) for t in choice.get("tools") or [] if isinstance(t, dict)]
+        names = [str(t.get("name")) for t in arr(choice.get("tools")) if isinstance(t, dict)]
         mode = "any" if choice.get("mode") == "required" else "auto"
         return ToolChoice(mode=mode, allowed=names)  # type: ignore[arg-type]
     ctx.note(f"responses: tool_choice {choice!r} has no equivalent, using auto")
@@ -305,9 +312,9 @@ def _response_format(text: Any) -> ResponseFormat | None:
         return ResponseFormat(
             kind="json_schema",
             schema=raw(schema) if schema is not None else None,
-            name=fmt.get("name"),
-            strict=fmt.get("strict"),
-            description=fmt.get("description"),
+            name=ok_str(fmt.get("name")),
+            strict=ok_bool(fmt.get("strict")),
+            description=ok_str(fmt.get("description")),
         )
     return ResponseFormat(kind="json_object") if kind == "json_object" else ResponseFormat()
 
@@ -315,12 +322,17 @@ def _response_format(text: Any) -> ResponseFormat | None:
 def _reasoning(spec: Any) -> Reasoning | None:
     if not isinstance(spec, dict):
         return None
-    summary = spec.get("summary") or spec.get("generate_summary")
+    summary = ok_str(spec.get("summary")) or ok_str(spec.get("generate_summary"))
     return Reasoning(
-        effort=spec.get("effort"),
+        effort=ok_str(spec.get("effort")),
         summary=summary,
         include_thoughts=True if summary else None,
     )
+
+
+def ok_bool(value: Any) -> bool | None:
+    """`value` if it is a bool, else None."""
+    return value if isinstance(value, bool) else None
 
 
 def parse_request(body: bytes, ctx: TranslationContext) -> Request:
@@ -338,7 +350,7 @@ def parse_request(body: bytes, ctx: TranslationContext) -> Request:
     if isinstance(instructions, str) and instructions:
         history.messages.append(Message(role="system", content=[Text(text=instructions)]))
     items = doc.get("input")
-    for item in [{"role": "user", "content": items}] if isinstance(items, str) else items or []:
+    for item in [{"role": "user", "content": items}] if isinstance(items, str) else arr(items):
         history.item(item)
     extras = {k: raw(v) for k, v in doc.items() if k not in _HANDLED_KEYS and k != "stream"}
     text = doc.get("text")
@@ -351,13 +363,13 @@ def parse_request(body: bytes, ctx: TranslationContext) -> Request:
         messages=history.messages,
         tools=parse_tools(doc.get("tools"), ctx) + history.tools,
         tool_choice=parse_tool_choice(doc.get("tool_choice"), ctx),
-        parallel_tool_calls=doc.get("parallel_tool_calls"),
-        max_tokens=doc.get("max_output_tokens"),
-        temperature=doc.get("temperature"),
-        top_p=doc.get("top_p"),
+        parallel_tool_calls=ok_bool(doc.get("parallel_tool_calls")),
+        max_tokens=ok_int(doc.get("max_output_tokens")),
+        temperature=ok_float(doc.get("temperature")),
+        top_p=ok_float(doc.get("top_p")),
         reasoning=_reasoning(doc.get("reasoning")),
         response_format=_response_format(text),
-        user=doc.get("user"),
+        user=ok_str(doc.get("user")),
         metadata={str(k): str(v) for k, v in metadata.items()}
         if isinstance(metadata, dict)
         else None,

@@ -17,6 +17,7 @@ import msgspec
 from cal.formats.errors import ErrorKind
 from cal.sse import SSEEvent
 from cal.transform import TranslationContext
+from cal.transform.common import obj, ok_str
 from cal.transform.ir import (
     BlockStart,
     BlockStop,
@@ -110,7 +111,11 @@ class ResponsesStreamParser:
         kind = str(doc.get("type") or event.event or "")
         handler = _HANDLERS.get(kind)
         if handler is not None:
-            return handler(self, doc)
+            try:
+                return handler(self, doc)
+            except (TypeError, AttributeError, ValueError) as exc:  # a malformed event
+                self._ctx.note(f"responses upstream: skipped malformed {kind!r} ({exc})")
+                return []
         if kind not in _QUIET:
             self._ctx.note(f"responses upstream: skipped stream event {kind!r}")
         return []
@@ -120,11 +125,11 @@ class ResponsesStreamParser:
         return []
 
     def _created(self, doc: dict[str, Any]) -> list[StreamEvent]:
-        resp = doc.get("response") or {}
+        resp = obj(doc.get("response"))
         return [MessageStart(id=str(resp.get("id", "")), model=str(resp.get("model", "")))]
 
     def _item_added(self, doc: dict[str, Any]) -> list[StreamEvent]:
-        item = doc.get("item") or {}
+        item = obj(doc.get("item"))
         kind = item.get("type")
         if kind in ("function_call", "custom_tool_call"):
             self._calls += 1
@@ -135,13 +140,13 @@ class ResponsesStreamParser:
                 id=str(item.get("call_id") or item.get("id") or ""),
                 name=str(item.get("name", "")),
                 tool_kind="custom" if custom else "function",
-                namespace=item.get("namespace"),
-                item_id=item.get("id"),
+                namespace=ok_str(item.get("namespace")),
+                item_id=ok_str(item.get("id")),
             )
             return self._start(start)
         if kind == "reasoning":
             start = BlockStart(
-                index=0, kind="thinking", origin="openai-responses", item_id=item.get("id")
+                index=0, kind="thinking", origin="openai-responses", item_id=ok_str(item.get("id"))
             )
             return self._start(start)
         if kind != "message":
@@ -149,7 +154,7 @@ class ResponsesStreamParser:
         return self._stop()
 
     def _part_added(self, doc: dict[str, Any]) -> list[StreamEvent]:
-        part = doc.get("part") or {}
+        part = obj(doc.get("part"))
         return self._start(
             BlockStart(index=0, kind="refusal" if part.get("type") == "refusal" else "text")
         )
@@ -183,7 +188,7 @@ class ResponsesStreamParser:
         return out
 
     def _item_done(self, doc: dict[str, Any]) -> list[StreamEvent]:
-        item = doc.get("item") or {}
+        item = obj(doc.get("item"))
         kind = item.get("type")
         out: list[StreamEvent] = []
         if self._open is not None and kind in ("function_call", "custom_tool_call"):
@@ -202,10 +207,10 @@ class ResponsesStreamParser:
         return self._stop()
 
     def _terminal(self, doc: dict[str, Any]) -> list[StreamEvent]:
-        resp = doc.get("response") or {}
+        resp = obj(doc.get("response"))
         stop: StopReason = "tool_use" if self._calls else "end_turn"
         if resp.get("status") == "incomplete" or doc.get("type") == "response.incomplete":
-            reason = (resp.get("incomplete_details") or {}).get("reason")
+            reason = obj(resp.get("incomplete_details")).get("reason")
             stop = "refusal" if reason == "content_filter" else "max_tokens"
         return [
             *self._stop(),
@@ -214,7 +219,7 @@ class ResponsesStreamParser:
         ]
 
     def _failed(self, doc: dict[str, Any]) -> list[StreamEvent]:
-        error = (doc.get("response") or {}).get("error") or doc.get("error") or doc
+        error = obj(obj(doc.get("response")).get("error")) or obj(doc.get("error")) or doc
         code = str(error.get("code") or "")
         message = str(error.get("message") or "upstream response failed")
         return [StreamError(kind=_ERROR_KINDS.get(code, "api_error"), message=message)]
