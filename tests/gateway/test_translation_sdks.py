@@ -143,7 +143,9 @@ CLIENTS = {
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize(("client", "upstream"), ROUTES, ids=[f"{c}-via-{u}" for c, u in ROUTES])
-async def test_text_through_every_route(harness: Any, client: str, upstream: str, stream: bool) -> None:
+async def test_text_through_every_route(
+    harness: Any, client: str, upstream: str, stream: bool
+) -> None:
     harness.use(harness.endpoint(upstream, model_map={"*": "upstream-model"}))
     with trio.fail_after(30):
         answer = await trio.to_thread.run_sync(CLIENTS[client], harness.url, stream, False)
@@ -168,3 +170,74 @@ async def test_tool_call_through_every_route(
     with trio.fail_after(30):
         answer = await trio.to_thread.run_sync(CLIENTS[client], harness.url, stream, True)
     assert answer.calls == [("get_weather", {"city": "mock"})]
+
+
+def _raw_request(client: str, stream: bool, fault: str) -> tuple[str, dict[str, Any]]:
+    """(path, body) of a minimal text request in the client's API, asking the mock for `fault`
+    through its model-name convention (headers of one API are not carried to another)."""
+    model = f"m+{fault}"
+    if client == "anthropic":
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": 64,
+            "stream": stream,
+            "messages": [{"role": "user", "content": PROMPT}],
+        }
+        return "/v1/messages", body
+    if client == "openai-chat":
+        return "/v1/chat/completions", {
+            "model": model,
+            "stream": stream,
+            "messages": [{"role": "user", "content": PROMPT}],
+        }
+    if client == "openai-responses":
+        return "/v1/responses", {"model": model, "stream": stream, "input": PROMPT}
+    action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"/v1beta/models/{model}:{action}", {
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}]
+    }
+
+
+IN_BAND_ERROR = {
+    "anthropic": b"event: error",
+    "openai-chat": b'data: {"error"',
+    "openai-responses": b"response.failed",
+    "gemini": b'data: {"error"',
+}
+
+
+@pytest.mark.parametrize(("client", "upstream"), ROUTES, ids=[f"{c}-via-{u}" for c, u in ROUTES])
+async def test_upstream_errors_reach_the_client_in_its_own_shape(
+    harness: Any, client: str, upstream: str
+) -> None:
+    harness.use(harness.endpoint(upstream))
+    async with httpx.AsyncClient(timeout=20) as http:
+        path, body = _raw_request(client, False, "status=429")
+        limited = await http.post(harness.url + path, json=body)
+        path, body = _raw_request(client, False, "status=529")
+        overloaded = await http.post(harness.url + path, json=body)
+    assert limited.status_code == 429
+    error = limited.json()["error"]
+    if client == "anthropic":
+        assert limited.json()["type"] == "error"
+        assert error["type"] == "rate_limit_error"
+    elif client == "gemini":
+        assert error["status"] == "RESOURCE_EXHAUSTED"
+    else:
+        assert "message" in error
+    assert overloaded.status_code == (529 if client == "anthropic" else 503)
+
+
+@pytest.mark.parametrize("fault", ["error-event", "cut-after=3"])
+@pytest.mark.parametrize(("client", "upstream"), ROUTES, ids=[f"{c}-via-{u}" for c, u in ROUTES])
+async def test_mid_stream_failures_end_with_the_clients_in_band_error(
+    harness: Any, client: str, upstream: str, fault: str
+) -> None:
+    harness.use(harness.endpoint(upstream))
+    path, body = _raw_request(client, True, fault)
+    async with httpx.AsyncClient(timeout=20) as http:
+        response = await http.post(harness.url + path, json=body)
+    assert response.status_code == 200
+    assert IN_BAND_ERROR[client] in response.content, response.content[-400:]
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.client_events, "the client-facing stream was recorded"
