@@ -34,6 +34,7 @@ from cal.gateway.translated import (
 from cal.gateway.upstream import UpstreamFailure, UpstreamPool
 from cal.routing.model import Endpoint
 from cal.service import ExchangeSink
+from cal.telemetry.traceparent import child_span_id, format_traceparent
 from cal.transform import RouteUnavailable, TranslationError, lookup
 from cal.transform.ir import Usage as IrUsage
 from cal.usage.estimate import estimate_input_tokens
@@ -240,19 +241,24 @@ async def _forward(
     prepared: _Prepared,
     deps: GatewayDeps,
 ) -> None:
+    index = len(exchange.attempts)
+    # the upstream sees this attempt's span as its parent (the exporter emits it with this id)
+    span = child_span_id(exchange.span_id, "attempt", index)
+    headers = [h for h in prepared.headers if h[0] != "traceparent"]
+    headers.append(("traceparent", format_traceparent(exchange.trace_id, span)))
     attempt = Attempt(
-        index=len(exchange.attempts),
+        index=index,
         endpoint=endpoint.name,
         upstream_format=endpoint.format,
         url=prepared.url,
         started_ms=request.ms(),
-        request_headers=prepared.headers,
+        request_headers=headers,
         request_body=prepared.body if prepared.body is not exchange.client_body else None,
     )
     exchange.attempts.append(attempt)
     client = deps.pool.client_for(endpoint)
     upstream_request = client.build_request(
-        "POST", prepared.url, headers=prepared.headers, content=prepared.body
+        "POST", prepared.url, headers=headers, content=prepared.body
     )
     leg = prepared.leg
     try:

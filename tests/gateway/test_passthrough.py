@@ -247,3 +247,21 @@ async def test_upstream_429_is_passed_through_with_retry_after(harness: Any) -> 
     exchange = (await harness.sink.wait_for(1))[-1]
     assert exchange.error is not None
     assert exchange.error.kind == "upstream_status"
+
+
+async def test_traceparent_continues_the_clients_trace(harness: Any) -> None:
+    from cal.telemetry.traceparent import child_span_id
+
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    body = b'{"model":"m","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}'
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            harness.url + "/v1/messages",
+            content=body,
+            headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+        )
+    assert response.headers["x-cal-obs-ref"].startswith(trace_id + "/")
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert (exchange.trace_id, exchange.parent_span_id) == (trace_id, parent)
+    sent = harness.mock.provider.received[-1].header("traceparent")
+    assert sent == f"00-{trace_id}-{child_span_id(exchange.span_id, 'attempt', 0)}-01"
