@@ -158,7 +158,8 @@ class CaptureWriter:
                             batch.append(self._receive.receive_nowait())
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
-                    await self._write_batch(db, batch)
+                    with trio.CancelScope(shield=True):  # a batch taken is a batch written
+                        await self._write_batch(db, batch)
                 nursery.cancel_scope.cancel()
 
     async def _close_on_stop(self, stop: trio.Event, drain_scope: trio.CancelScope) -> None:

@@ -193,3 +193,19 @@ async def test_a_bundle_that_cannot_be_written_is_counted_and_still_indexed(
     db.close()
     assert bad is not None and bad.bundle_path is None
     assert good is not None and good.bundle_path is not None
+
+
+async def test_the_drain_on_stop_is_bounded_and_what_is_left_is_counted(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    writer = CaptureWriter(make_settings(shutdown_grace_s=0.05))
+    for _ in range(1000):
+        assert writer.submit_nowait(make_exchange())
+    stop = trio.Event()
+    stop.set()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, stop)
+    stats = writer.statistics()
+    assert stats.written + stats.dropped == 1000
+    assert stats.dropped > 0 and stats.queued == 0
