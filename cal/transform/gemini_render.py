@@ -41,6 +41,15 @@ from cal.transform.ir import (
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 _LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}
 _LEVELS |= {"xhigh": "XHIGH", "max": "XHIGH"}
+_BUDGETS = {
+    "minimal": 512,
+    "low": 2048,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+    "max": 32768,
+}
+"""Effort → `thinkingBudget` for Gemini 2.x, which has no `thinkingLevel`."""
 
 
 def media_json(part: Image | File, ctx: TranslationContext) -> dict[str, Any] | None:
@@ -186,15 +195,22 @@ def _tool_config(choice: ToolChoice, req: Request, ctx: TranslationContext) -> d
     return {"functionCallingConfig": config}
 
 
-def _thinking_config(req: Request) -> dict[str, Any] | None:
+def uses_thinking_levels(model: str) -> bool:
+    """Gemini 3 and later take `thinkingLevel`; Gemini 1.x/2.x only `thinkingBudget`."""
+    return not any(f"gemini-{v}" in model for v in ("1", "2"))
+
+
+def _thinking_config(req: Request, model: str) -> dict[str, Any] | None:
     spec = req.reasoning
     if spec is None:
         return None
     if spec.mode == "disabled" or spec.effort == "none":
         return {"thinkingBudget": 0}
     out: dict[str, Any] = {}
-    if spec.effort in _LEVELS:
+    if spec.effort in _LEVELS and uses_thinking_levels(model):
         out["thinkingLevel"] = _LEVELS[spec.effort]
+    elif spec.effort in _BUDGETS and spec.budget_tokens is None:
+        out["thinkingBudget"] = _BUDGETS[spec.effort]
     elif spec.budget_tokens is not None:
         out["thinkingBudget"] = spec.budget_tokens
     show = spec.include_thoughts
@@ -215,7 +231,7 @@ def _generation_config(req: Request, ctx: TranslationContext) -> dict[str, Any]:
         ("stopSequences", req.stop),
         ("seed", req.seed),
         ("candidateCount", req.n),
-        ("thinkingConfig", _thinking_config(req)),
+        ("thinkingConfig", _thinking_config(req, ctx.upstream_model)),
     ):
         if value is not None:
             gen[key] = value

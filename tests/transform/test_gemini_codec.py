@@ -332,3 +332,23 @@ def test_parse_error_shapes() -> None:
     wrapped = [{"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}]
     assert parse_error(503, json.dumps(wrapped).encode()) == ("unavailable", "busy")
     assert parse_error(502, b"<html>bad gateway</html>")[0] == "bad_gateway"
+
+
+def test_thinking_effort_maps_by_model_generation() -> None:
+    from cal.transform.ir import Reasoning
+
+    req = Request(
+        origin="openai-chat",
+        model="m",
+        messages=[Message(role="user", content=[Text(text="q")])],
+        reasoning=Reasoning(effort="high"),
+    )
+
+    def config(model: str) -> dict[str, Any]:
+        c = TranslationContext(request_id="r", client_model="x", upstream_model=model)
+        return dict(json.loads(CODEC.render_request(req, c))["generationConfig"]["thinkingConfig"])
+
+    assert config("gemini-3-pro-preview") == {"thinkingLevel": "HIGH"}
+    assert config("gemini-2.5-flash") == {"thinkingBudget": 24576}
+    req.reasoning = Reasoning(mode="disabled")
+    assert config("gemini-2.5-flash") == {"thinkingBudget": 0}
