@@ -28,7 +28,9 @@ Conventions every codec follows (read them before writing one):
 - Usage is the canonical record of protocols.md §3.6 (`Usage`), never a provider's raw fields.
 - Stream events are sequential blocks: `BlockStart(i)`, its deltas, `BlockStop(i)`, then block
   `i + 1`; `i` is the block's position in the final `Response.content`. Exactly one block is open
-  at a time; a parser that receives interleaved blocks (Chat tool calls) must serialise them.
+  at a time. A parser whose API may interleave blocks (Chat tool calls) closes the open block
+  when the next one starts, as every known server streams calls one after the other; a late
+  fragment for a closed call is dropped with a note.
 
 Rule: this module imports only the stdlib, msgspec and cal.formats; it holds data and tiny pure
 helpers, no translation logic.
