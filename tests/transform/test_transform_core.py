@@ -238,3 +238,65 @@ def test_custom_tool_through_anthropic_maps_back_to_a_custom_call() -> None:
         "type": "custom",
         "custom": {"name": "apply_patch", "input": "*** x"},
     }
+
+
+def test_tool_result_images_move_to_a_user_message_for_chat() -> None:
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "AA=="},
+    }
+    body = {
+        "model": "m",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "shot"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "shot", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [image]},
+                    {"type": "text", "text": "what do you see?"},
+                ],
+            },
+        ],
+    }
+    c = ctx()
+    out = json.loads(
+        lookup("anthropic", "openai-chat").translate_request(json.dumps(body).encode(), c)
+    )
+    roles = [m["role"] for m in out["messages"]]
+    assert roles == ["user", "assistant", "tool", "user", "user"]
+    moved = out["messages"][3]["content"]
+    assert moved == [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]
+    assert any("moved to a following user message" in n for n in c.notes)
+
+
+def test_chat_tool_and_user_messages_merge_into_one_anthropic_user_turn() -> None:
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "go"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"id": "a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                    {"id": "b", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "a", "content": "1"},
+            {"role": "tool", "tool_call_id": "b", "content": "2"},
+            {"role": "user", "content": "next"},
+        ],
+    }
+    out = json.loads(
+        lookup("openai-chat", "anthropic").translate_request(json.dumps(body).encode(), ctx())
+    )
+    last = out["messages"][-1]
+    assert [m["role"] for m in out["messages"]] == ["user", "assistant", "user"]
+    assert [b["type"] for b in last["content"]] == ["tool_result", "tool_result", "text"]
+    assistant = out["messages"][1]["content"]
+    assert [b["type"] for b in assistant] == ["tool_use", "tool_use"]  # no empty text block
