@@ -185,3 +185,31 @@ def test_is_traversal_checks_the_raw_path_too() -> None:
     assert not is_traversal(
         "/debug/obs/request/a/body/usage.json", b"/debug/obs/request/a/body/usage.json"
     )
+
+
+async def test_encoded_traversal_through_a_real_server_is_400(
+    make_settings: Callable[..., Settings],
+) -> None:
+    import httpx
+
+    from cal.serve import serve_asgi
+
+    settings = make_settings()
+    app = QuartTrio(__name__)
+    app.register_blueprint(create_requests_blueprint(settings), url_prefix="/debug/obs")
+    stop = trio.Event()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(serve_asgi, app, "127.0.0.1", 0, stop)
+            async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as http:
+                for path in (
+                    "/debug/obs/request/req-001/body/x%2Fy",
+                    "/debug/obs/request/req-001/body/..%2F..%2Fcode-agent-lens.db",
+                    "/debug/obs/request/req-001/body/%2e%2e",
+                    "/debug/obs/request/req-001/body/a%5Cb",
+                ):
+                    response = await http.get(path)
+                    assert response.status_code == 400, path
+                missing = await http.get("/debug/obs/request/req-001/body/usage.json")
+                assert missing.status_code == 404
+            stop.set()
