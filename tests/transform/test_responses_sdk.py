@@ -13,6 +13,7 @@ from openai import omit
 from openai._models import construct_type
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from cal.sse import SSEDecoder
 
@@ -20,6 +21,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "transform"
 STREAMS = sorted(FIXTURES.glob("openai-responses_via_*/*/expected_client_stream.sse"))
 BODIES = sorted(FIXTURES.glob("openai-responses_via_*/*/expected_client_response.json"))
 ERRORS = sorted(FIXTURES.glob("openai-responses_via_*/*/expected_client_error.json"))
+EVENT = TypeAdapter(ResponseStreamEvent)
 
 
 def _events(path: Path) -> list[tuple[str | None, dict[str, Any]]]:
@@ -41,6 +43,7 @@ def test_stream_is_accepted_by_the_sdk(path: Path) -> None:
     state: ResponseStreamState[Any] = ResponseStreamState(input_tools=omit, text_format=omit)
     deltas: list[str] = []
     for _, data in events:
+        EVENT.validate_python(data)  # strict: every required field of every event type
         event = construct_type(type_=ResponseStreamEvent, value=data)
         state.handle_event(event)  # type: ignore[arg-type]
         if data["type"] == "response.output_text.delta":
