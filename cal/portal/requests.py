@@ -24,6 +24,7 @@ from cal.store.db import Database
 from cal.store.requests import (
     RequestFilter,
     RequestRow,
+    facets,
     get_request,
     list_requests,
     requests_for_trace,
@@ -199,6 +200,10 @@ def create_requests_blueprint(settings: Settings) -> Blueprint:
             }
         )
 
+    @bp.get("/api/requests/facets")
+    async def api_facets() -> Response:
+        return _json(await index.run(_facets))
+
     @bp.get("/api/request/<request_id>")
     async def api_request(request_id: str) -> Response:
         if not _SAFE_ID.fullmatch(request_id):
@@ -302,6 +307,11 @@ def _list(
 ) -> tuple[list[RequestRow], int]:
     with db.read() as conn:
         return list_requests(conn, flt, limit=limit, offset=offset)
+
+
+def _facets(db: Database) -> dict[str, list[Any]]:
+    with db.read() as conn:
+        return facets(conn)
 
 
 def _trace(db: Database, trace_id: str) -> list[RequestRow]:

@@ -249,6 +249,21 @@ def list_requests(
     return [_row(r) for r in rows], total
 
 
+FACET_COLUMNS = ("run_id", "session_id", "source_tag", "client_name", "model", "endpoint", "status")
+
+
+def facets(conn: sqlite3.Connection, limit: int = 100) -> dict[str, list[Any]]:
+    """The distinct values of each filterable column (most recent first), for filter menus."""
+    out: dict[str, list[Any]] = {}
+    for column in FACET_COLUMNS:
+        sql = (
+            f"SELECT {column} FROM requests WHERE {column} IS NOT NULL "
+            f"GROUP BY {column} ORDER BY MAX(started_at) DESC LIMIT ?"
+        )
+        out[column] = [r[0] for r in conn.execute(sql, (limit,))]
+    return out
+
+
 def count_requests(conn: sqlite3.Connection) -> int:
     """How many requests the index holds."""
     return int(conn.execute("SELECT COUNT(*) FROM requests").fetchone()[0])

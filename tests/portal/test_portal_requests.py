@@ -104,6 +104,8 @@ async def test_list_filters_and_pagination(client: Any) -> None:
     assert (await _json(client, "/debug/obs/api/requests?status=529"))["total"] == 1
     assert (await _json(client, "/debug/obs/api/requests?since=1795000003.5"))["total"] == 1
     assert (await _json(client, "/debug/obs/api/requests?model=none"))["total"] == 0
+    facets = await _json(client, "/debug/obs/api/requests/facets")
+    assert facets["client_name"] == ["Codex", "Claude Code"] and facets["run_id"] == [RUN]
 
 
 async def test_detail_and_trace(client: Any) -> None:

@@ -14,6 +14,7 @@ from cal.store.requests import (
     RequestRow,
     count_requests,
     delete_requests,
+    facets,
     get_request,
     insert_request,
     list_requests,
@@ -130,3 +131,12 @@ def test_delete_removes_rows_and_their_search_text(db: Database) -> None:
         assert list_requests(conn, RequestFilter(text="number 5"))[1] == 0
         left = conn.execute("SELECT COUNT(*) FROM request_prompts").fetchone()[0]
     assert left == 8
+
+
+def test_facets_list_distinct_values_newest_first(db: Database) -> None:
+    with db.read() as conn:
+        found = facets(conn)
+    assert found["run_id"] == ["run-b", "run-a"]
+    assert found["client_name"] == ["Claude Code", "Codex"]
+    assert found["source_tag"] == ["claude"]
+    assert sorted(found["status"]) == [200, 529]
