@@ -20,7 +20,6 @@ import msgspec
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext
 from cal.transform.common import arr, decode_object, obj, ok_float, ok_int, ok_str, raw
-from cal.transform.gemini_schema import to_json_schema
 from cal.transform.ir import (
     File,
     Image,
@@ -103,6 +102,31 @@ def media_part(mime: str | None, data: str | None = None, url: str | None = None
     if mime and mime.startswith("image/"):
         return Image(media_type=mime, data=data, url=url)
     return File(media_type=mime, data=data, url=url)
+
+
+def to_json_schema(schema: Any) -> Any:
+    """Gemini's OpenAPI-style `Schema` (`"type": "OBJECT"`, `nullable`) → plain JSON Schema.
+
+    Types are lower-cased, `nullable: true` becomes a `[T, "null"]` type list and the `enum`
+    format marker is dropped; everything else is kept as it is.
+    """
+    if isinstance(schema, list):
+        return [to_json_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
+        elif key in ("items", "anyOf"):
+            out[key] = to_json_schema(value)
+        elif key == "type" and isinstance(value, str):
+            out[key] = value.lower()
+        elif key != "nullable" and not (key == "format" and value == "enum"):
+            out[key] = value
+    if schema.get("nullable") is True and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    return out
 
 
 class _Reader:

@@ -391,28 +391,3 @@ def clean_schema(schema: Any) -> tuple[Schema, list[str]]:
     if "type" not in cleaned and "properties" in cleaned:
         cleaned["type"] = "object"
     return cleaned, cleaner.notes
-
-
-def to_json_schema(schema: Any) -> Any:
-    """Gemini's OpenAPI-style `Schema` (`"type": "OBJECT"`, `nullable`) → plain JSON Schema.
-
-    Types are lower-cased, `nullable: true` becomes a `[T, "null"]` type list and the `enum`
-    format marker is dropped; everything else is kept as it is.
-    """
-    if isinstance(schema, list):
-        return [to_json_schema(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: Schema = {}
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, dict):
-            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
-        elif key in ("items", "anyOf"):
-            out[key] = to_json_schema(value)
-        elif key == "type" and isinstance(value, str):
-            out[key] = value.lower()
-        elif key != "nullable" and not (key == "format" and value == "enum"):
-            out[key] = value
-    if schema.get("nullable") is True and isinstance(out.get("type"), str):
-        out["type"] = [out["type"], "null"]
-    return out
