@@ -127,5 +127,8 @@ code{{background:#f3f3f3;padding:0 .2rem}}</style></head>
 <h2>Endpoints</h2>
 <table><tr><th>name</th><th>format</th><th>url</th><th>priority</th><th>state</th><th>key</th></tr>
 {rows}</table>
-<p><a href="/debug/obs/api/status">status JSON</a></p>
+<h2>Requests</h2>
+<p><a href="/debug/obs/prompts">Browse and search recorded requests</a> ·
+<a href="/debug/obs/api/requests">requests JSON</a> · <a href="/debug/obs/api/status">status JSON</a> ·
+<a href="/metrics">Prometheus metrics</a></p>
 </body></html>"""
