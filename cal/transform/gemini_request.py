@@ -107,8 +107,8 @@ def media_part(mime: str | None, data: str | None = None, url: str | None = None
 def to_json_schema(schema: Any) -> Any:
     """Gemini's OpenAPI-style `Schema` (`"type": "OBJECT"`, `nullable`) → plain JSON Schema.
 
-    Types are lower-cased, `nullable: true` becomes a `[T, "null"]` type list and the `enum`
-    format marker is dropped; everything else is kept as it is.
+    Types are lower-cased, `nullable: true` becomes a `[T, "null"]` type list (and a null enum
+    value) and the `enum` format marker is dropped; everything else is kept as it is.
     """
     if isinstance(schema, list):
         return [to_json_schema(s) for s in schema]
@@ -126,6 +126,8 @@ def to_json_schema(schema: Any) -> Any:
             out[key] = value
     if schema.get("nullable") is True and isinstance(out.get("type"), str):
         out["type"] = [out["type"], "null"]
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
     return out
 
 
