@@ -7,6 +7,7 @@ imported: exchanges still update the Prometheus metrics, but no spans, OTLP metr
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import TYPE_CHECKING
 
@@ -149,13 +150,11 @@ class Telemetry:
         exporter = self._exporter
         if exporter is None:
             await self._serve(stop, None, task_status)
+            await self._finish(None)
             return
         async with exporter.client() as client:
             await self._serve(stop, client, task_status)
-            with trio.move_on_after(self.shutdown_timeout) as scope:
-                await exporter.flush(client, final=True)
-            if scope.cancelled_caught:
-                log.warning("telemetry: final OTLP flush cut after %.1f s", self.shutdown_timeout)
+            await self._finish(client)
 
     async def _serve(
         self,
@@ -170,12 +169,25 @@ class Telemetry:
             task_status.started(self._describe())
             await stop.wait()
             nursery.cancel_scope.cancel()
-        while True:
-            try:
-                self._process(self._receive.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
+
+    async def _finish(self, client: httpx.AsyncClient | None) -> None:
+        """Take what is queued and flush it, all within `shutdown_timeout`; count the rest."""
+        with trio.move_on_after(self.shutdown_timeout) as scope:
+            for done in itertools.count(1):
+                try:
+                    self._process(self._receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+                if done % 64 == 0:
+                    await trio.lowlevel.checkpoint()
+            if self._exporter is not None and client is not None:
+                await self._exporter.flush(client, final=True)
         self._receive.close()
+        if scope.cancelled_caught:
+            left = self._send.statistics().current_buffer_used
+            if left:
+                self._on_drop("exchanges", "stopped", left)
+            log.warning("telemetry: final flush cut after %.1f s", self.shutdown_timeout)
 
     async def _drain(self) -> None:
         async for exchange in self._receive:
@@ -183,14 +195,14 @@ class Telemetry:
 
     def _process(self, exchange: Exchange) -> None:
         self._exchanges += 1
-        for observation in observe_exchange(exchange, self._limiter):
-            self._prom.record(observation)
-        if self._exporter is not None:
-            try:
+        try:
+            for observation in observe_exchange(exchange, self._limiter):
+                self._prom.record(observation)
+            if self._exporter is not None:
                 self._exporter.add_exchange(exchange)
-            except Exception:  # a malformed record must not stop the exporter
-                log.exception("telemetry: could not build spans for %s", exchange.request_id)
-                self._on_drop("spans", "invalid", 1)
+        except Exception:  # a malformed record must not stop the exporter
+            log.exception("telemetry: could not use exchange %s", exchange.request_id)
+            self._on_drop("exchanges", "invalid", 1)
 
     def _record(self, observation: Observation) -> None:
         self._prom.record(observation)

@@ -296,3 +296,27 @@ async def test_a_batch_encoded_in_slices_arrives_as_one_valid_request(tmp_path: 
     assert len(spans) == 200 == len({s.span_id for s in spans})
     refs = {attributes(s).get(n.OBS_REF) for s in spans} - {None}
     assert len(refs) == 20
+
+
+async def test_a_malformed_exchange_is_counted_and_the_next_one_still_counts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    cfg = settings(tmp_path, otel_enabled=True, otlp_endpoint=f"http://127.0.0.1:{dead_port}")
+    telemetry = Telemetry(cfg, flush_interval=60)
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            stop = trio.Event()
+            await nursery.start(telemetry.run, stop)
+            telemetry.submit_nowait(streamed_exchange("bad", trace_id="not-hex"))
+            telemetry.submit_nowait(streamed_exchange("good"))
+            await trio.sleep(0.1)
+            stop.set()
+    stats = telemetry.statistics()
+    assert stats.exchanges == 2
+    assert stats.dropped["exchanges.invalid"] == 1
+    assert "could not use exchange bad" in caplog.text
+    body, _ = telemetry.metrics_payload()
+    assert b'code_agent_lens_telemetry_drops_total{reason="invalid",signal="exchanges"} 1.0' in body
