@@ -58,6 +58,7 @@ _HANDLED_KEYS = frozenset(
         "metadata",
         "previous_response_id",
         "conversation",
+        "type",  # "response.create" on a WebSocket frame
     }
 )
 _STATEFUL = "is state kept by OpenAI; a stateless upstream cannot serve it (send the full history)"
