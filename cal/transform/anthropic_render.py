@@ -194,6 +194,9 @@ def render_messages(messages: list[Message], ctx: TranslationContext) -> list[di
         pending += blocks
     if pending:
         out.append({"role": pending_role, "content": _order(pending)})
+    if not out or out[0]["role"] != "user":
+        ctx.note("a user turn was added first (Anthropic requires the first message from the user)")
+        out.insert(0, {"role": "user", "content": [{"type": "text", "text": "(continue)"}]})
     return out
 
 

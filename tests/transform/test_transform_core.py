@@ -300,3 +300,21 @@ def test_chat_tool_and_user_messages_merge_into_one_anthropic_user_turn() -> Non
     assert [b["type"] for b in last["content"]] == ["tool_result", "tool_result", "text"]
     assistant = out["messages"][1]["content"]
     assert [b["type"] for b in assistant] == ["tool_use", "tool_use"]  # no empty text block
+
+
+def test_anthropic_conversation_starts_with_a_user_turn() -> None:
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "be a pirate"},
+            {"role": "assistant", "content": "Arr, how may I help?"},
+            {"role": "user", "content": "hi"},
+        ],
+    }
+    c = ctx()
+    out = json.loads(
+        lookup("openai-chat", "anthropic").translate_request(json.dumps(body).encode(), c)
+    )
+    assert [m["role"] for m in out["messages"]] == ["user", "assistant", "user"]
+    assert out["system"] == [{"type": "text", "text": "be a pirate"}]
+    assert any("first message" in n for n in c.notes)
