@@ -309,3 +309,83 @@ def test_codex_tools_survive_a_round_trip(upstream: str) -> None:
     assert exec_call["type"] == "custom_tool_call"
     assert exec_call["input"] == "await tools.wait()"
     assert exec_call["namespace"] == "functions"
+
+
+def _render(events: list[Any], end: str = "close") -> list[dict[str, Any]]:
+    from openai.types.responses import ResponseStreamEvent
+    from pydantic import TypeAdapter
+
+    renderer = CODEC.stream_renderer(ctx())
+    out = [b for ev in events for b in renderer.render(ev)]
+    out += renderer.close() if end == "close" else renderer.fail("rate_limit", "slow down")
+    decoder = SSEDecoder()
+    docs = [json.loads(e.data) for e in decoder.feed(b"".join(out)) + decoder.close()]
+    adapter: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+    for doc in docs:
+        adapter.validate_python(doc)
+    return docs
+
+
+def test_stream_renderer_ends_incomplete_or_failed() -> None:
+    from cal.transform.ir import BlockStart, BlockStop, Finish, MessageStart, TextDelta
+
+    events = [
+        MessageStart(id="u", model="m"),
+        BlockStart(index=0, kind="text"),
+        TextDelta(index=0, text="Once upon"),
+        BlockStop(index=0),
+        Finish(stop_reason="max_tokens"),
+    ]
+    docs = _render(events)
+    assert docs[-1]["type"] == "response.incomplete"
+    assert docs[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert docs[-1]["response"]["output"][0]["content"][0]["text"] == "Once upon"
+    failed = _render(events[:3], end="fail")
+    assert [d["type"] for d in failed][-1] == "response.failed"
+    assert failed[-1]["response"]["error"] == {
+        "code": "rate_limit_exceeded",
+        "message": "slow down",
+    }
+    assert [d["sequence_number"] for d in failed] == list(range(len(failed)))
+
+
+def test_stream_renderer_custom_call_and_redacted_reasoning() -> None:
+    from cal.transform.ir import BlockStart, BlockStop, Finish, MessageStart, ToolArgsDelta
+
+    events = [
+        MessageStart(id="u", model="m"),
+        BlockStart(index=0, kind="thinking", origin="anthropic", redacted=True, signature="RED"),
+        BlockStop(index=0),
+        BlockStart(
+            index=1,
+            kind="tool_call",
+            id="c1",
+            name="exec",
+            tool_kind="custom",
+            namespace="functions",
+        ),
+        ToolArgsDelta(index=1, fragment="print("),
+        ToolArgsDelta(index=1, fragment="1)"),
+        BlockStop(index=1),
+        Finish(stop_reason="tool_use"),
+    ]
+    docs = _render(events)
+    reasoning, call = docs[-1]["response"]["output"]
+    assert reasoning["summary"] == []
+    from cal.transform.ir import unseal
+
+    assert unseal(reasoning["encrypted_content"]) == Thinking(
+        signature="RED", origin="anthropic", redacted=True
+    )
+    assert call == {
+        "type": "custom_tool_call",
+        "id": call["id"],
+        "call_id": "c1",
+        "name": "exec",
+        "input": "print(1)",
+        "status": "completed",
+        "namespace": "functions",
+    }
+    kinds = [d["type"] for d in docs]
+    assert "response.custom_tool_call_input.delta" in kinds
+    assert "response.custom_tool_call_input.done" in kinds
