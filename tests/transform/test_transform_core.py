@@ -318,3 +318,50 @@ def test_anthropic_conversation_starts_with_a_user_turn() -> None:
     assert [m["role"] for m in out["messages"]] == ["user", "assistant", "user"]
     assert out["system"] == [{"type": "text", "text": "be a pirate"}]
     assert any("first message" in n for n in c.notes)
+
+
+def test_chat_reasoning_content_is_replayed_through_an_anthropic_client() -> None:
+    route = lookup("anthropic", "openai-chat")
+    answer = {
+        "id": "c",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "deepseek-x",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "reasoning_content": "think first",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+    }
+    shown = json.loads(route.translate_response(json.dumps(answer).encode(), ctx()))
+    assert shown["content"][0]["type"] == "thinking"
+    assert shown["content"][0]["signature"].startswith("gw1.chat.")
+    follow_up = {
+        "model": "m",
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": shown["content"]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "ok"}],
+            },
+        ],
+    }
+    upstream = json.loads(route.translate_request(json.dumps(follow_up).encode(), ctx()))
+    assistant = upstream["messages"][1]
+    assert assistant["reasoning_content"] == "think first"
+    assert assistant["tool_calls"][0]["id"] == "call_1"
