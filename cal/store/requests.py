@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-PROMPT_SEARCH_CAP = 32 * 1024
+PROMPT_SEARCH_CAP = 8 * 1024
 """Characters of prompt text kept per request for search (the latest user prompt first)."""
 MAX_PAGE = 500
 
