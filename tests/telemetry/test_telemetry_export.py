@@ -41,7 +41,10 @@ async def _export_one(tmp_path: Path, receiver: OtlpReceiver) -> Telemetry:
         server_stop = trio.Event()
         host, port = await nursery.start(serve_asgi, receiver, "127.0.0.1", 0, server_stop)
         cfg = settings(tmp_path, otel_enabled=True, otlp_endpoint=f"http://{host}:{port}")
-        telemetry = Telemetry(cfg, run_id="run-test", flush_interval=0.05, metrics_interval=60)
+        # a generous final-flush bound: the 2 s default is tested with a dead and a hanging collector
+        telemetry = Telemetry(
+            cfg, run_id="run-test", flush_interval=0.05, metrics_interval=60, shutdown_timeout=10
+        )
         handler = telemetry.log_handler()
         logger.addHandler(handler)
         try:
