@@ -286,7 +286,8 @@ class Route:
         """Client request body → upstream request body (raises TranslationError)."""
         self._bind(ctx)
         request = self.client.parse_request(body, ctx)
-        request.model = ctx.upstream_model
+        ctx.client_model = ctx.client_model or request.model
+        request.model = ctx.upstream_model = ctx.upstream_model or request.model
         return self.upstream.render_request(request, ctx)
 
     def translate_response(self, body: bytes, ctx: TranslationContext) -> bytes:
