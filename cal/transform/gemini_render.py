@@ -39,6 +39,8 @@ from cal.transform.ir import (
 )
 
 SKIP_SIGNATURE = "skip_thought_signature_validator"
+MAX_OUTPUT_TOKENS = 65536
+"""Gemini 2.5/3 models' output ceiling; Claude Code asks for 128000 (its models' own ceiling)."""
 _LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH"}
 _LEVELS |= {"xhigh": "XHIGH", "max": "XHIGH"}
 _BUDGETS = {
@@ -223,8 +225,12 @@ def _thinking_config(req: Request, model: str) -> dict[str, Any] | None:
 
 def _generation_config(req: Request, ctx: TranslationContext) -> dict[str, Any]:
     gen: dict[str, Any] = {}
+    max_tokens = req.max_tokens
+    if max_tokens is not None and max_tokens > MAX_OUTPUT_TOKENS:
+        ctx.note(f"gemini upstream: maxOutputTokens {max_tokens} lowered to {MAX_OUTPUT_TOKENS}")
+        max_tokens = MAX_OUTPUT_TOKENS
     for key, value in (
-        ("maxOutputTokens", req.max_tokens),
+        ("maxOutputTokens", max_tokens),
         ("temperature", req.temperature),
         ("topP", req.top_p),
         ("topK", req.top_k),

@@ -352,3 +352,15 @@ def test_thinking_effort_maps_by_model_generation() -> None:
     assert config("gemini-2.5-flash") == {"thinkingBudget": 24576}
     req.reasoning = Reasoning(mode="disabled")
     assert config("gemini-2.5-flash") == {"thinkingBudget": 0}
+
+
+def test_max_output_tokens_is_capped_with_a_note() -> None:
+    req = Request(
+        origin="anthropic",
+        model="m",
+        messages=[Message(role="user", content=[Text(text="q")])],
+        max_tokens=128000,
+    )
+    c = ctx()
+    assert render(req, c)["generationConfig"]["maxOutputTokens"] == 65536
+    assert "gemini upstream: maxOutputTokens 128000 lowered to 65536" in c.notes
