@@ -267,13 +267,17 @@ def _unsupported(req: Request, ctx: TranslationContext) -> None:
 
 
 def _settings(req: Request, body: dict[str, Any], ctx: TranslationContext) -> None:
+    if req.user is not None and len(req.user) > 64:
+        ctx.note("responses upstream: dropped user (longer than 64 characters)")
+    if req.metadata and req.origin not in ("openai-chat", _ORIGIN):
+        ctx.note(f"responses upstream: dropped {req.origin} metadata")
     for key, value in (
         ("max_output_tokens", req.max_tokens),
         ("temperature", req.temperature),
         ("top_p", req.top_p),
         ("parallel_tool_calls", req.parallel_tool_calls),
-        ("user", req.user),
-        ("metadata", req.metadata),
+        ("user", req.user if req.user is None or len(req.user) <= 64 else None),
+        ("metadata", req.metadata if req.origin in ("openai-chat", _ORIGIN) else None),
     ):
         if value is not None:
             body[key] = value
