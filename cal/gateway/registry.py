@@ -85,8 +85,13 @@ class EndpointWatcher:
                 return
             try:
                 current = await trio.to_thread.run_sync(self._data_version)
-                if current != seen:
-                    seen, endpoints, active = await trio.to_thread.run_sync(self._load)
+                if current == seen:
+                    continue
+                # data_version moves on any commit (request index rows too): reload, then
+                # publish only what really changed
+                seen, loaded, now_active = await trio.to_thread.run_sync(self._load)
+                if (loaded, now_active) != (endpoints, active):
+                    endpoints, active = loaded, now_active
                     self._registry.set_stored(endpoints, active)
                     log.info("endpoints reloaded: %d configured, active %s", len(endpoints), active)
             except Exception:

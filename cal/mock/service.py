@@ -26,11 +26,17 @@ class MockService:
     name = "mock"
 
     def __init__(
-        self, options: MockOptions | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        options: MockOptions | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        graceful_timeout: float = 5.0,
     ) -> None:
         self.provider = MockProvider(options)
         self.host = host
         self.port = port
+        self.graceful_timeout = graceful_timeout
 
     @property
     def url(self) -> str:
@@ -42,7 +48,14 @@ class MockService:
     ) -> None:
         """Serve until `stop` is set; reports `mock provider http://HOST:PORT` once listening."""
         relay = _BoundRelay(self, task_status)
-        await serve_asgi(self.provider, self.host, self.port, stop, task_status=relay)
+        await serve_asgi(
+            self.provider,
+            self.host,
+            self.port,
+            stop,
+            graceful_timeout=self.graceful_timeout,
+            task_status=relay,
+        )
 
 
 class _BoundRelay:

@@ -80,7 +80,7 @@ def pid_alive(pid: int) -> bool:
 
     try:
         process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 
@@ -96,20 +96,18 @@ def spawn_detached(args: Sequence[str], data_dir: Path) -> tuple[int, Path]:
     """Start `cal ARGS` in the background, detached from this terminal; output to a log file."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / LOG_FILE
-    kwargs: dict[str, object] = {}
-    if os.name == "nt":
-        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
-        kwargs["creationflags"] = flags
-    else:
-        kwargs["start_new_session"] = True
+    flags = 0
+    if sys.platform == "win32":
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own executable
+        process = subprocess.Popen(
             [*self_command(), *args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             close_fds=True,
-            **kwargs,  # type: ignore[arg-type]
+            creationflags=flags,
+            start_new_session=sys.platform != "win32",
         )
     return process.pid, log_path
 
@@ -155,14 +153,12 @@ def _signal_stop(pid: int) -> None:
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:
-    import psutil
-
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.TimeoutExpired:
-        return False
-    except psutil.Error:
-        return True
+    """True once the process is gone (a zombie counts as gone: it only waits to be reaped)."""
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # noqa: TID251 - a CLI process waiting on another process, not trio
     return True
 
 

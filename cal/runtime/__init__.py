@@ -113,7 +113,7 @@ async def run_runtime(
     runtime: Runtime,
     *,
     endpoint_source: EndpointWatcher | None,
-    extra_services: list[Service] | None = None,
+    upstream_services: list[Service] | None = None,
     on_ready: Callable[[Runtime], None] | None = None,
     report: Report = print,
 ) -> None:
@@ -128,9 +128,9 @@ async def run_runtime(
                 report(await outer.start(service.run, sinks_stop))
             if endpoint_source is not None:
                 report(await outer.start(endpoint_source.run, sinks_stop))
+            for service in upstream_services or []:  # stop after the gateway drained
+                report(await outer.start(service.run, sinks_stop))
             async with trio.open_nursery() as traffic:
-                for service in extra_services or []:
-                    report(await traffic.start(service.run, runtime.stop))
                 await _start_listeners(runtime, traffic)
                 if on_ready is not None:
                     on_ready(runtime)

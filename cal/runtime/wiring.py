@@ -64,7 +64,8 @@ class DemoProvider:
         if registry.snapshot.endpoints:
             task_status.started("demo: endpoints are configured, the mock provider is not needed")
             return
-        mock = MockService(MockOptions(), host="127.0.0.1", port=0)
+        # an upstream of the gateway: it stops after the gateway drained, so a short grace is enough
+        mock = MockService(MockOptions(), host="127.0.0.1", port=0, graceful_timeout=0.5)
         async with trio.open_nursery() as nursery:
             described: Any = await nursery.start(mock.run, stop)
             registry.add_extra(Endpoint(DEMO_ENDPOINT, mock.url, "anthropic"))

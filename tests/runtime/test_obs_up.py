@@ -92,3 +92,80 @@ def test_stop_when_nothing_runs(tmp_path: Path) -> None:
     result = _cal("obs", "stop", "--data-dir", str(tmp_path))
     assert result.returncode == 0
     assert "not running" in result.stdout
+
+
+def _start_foreground(data: str, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    import os
+
+    process = subprocess.Popen(
+        [*CAL, "obs", "up", "--data-dir", data, "--gateway", "127.0.0.1:0", "--portal",
+         "127.0.0.1:0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip().startswith("gateway"):
+            return process, line.split()[-1]
+    raise AssertionError("the runtime did not report its gateway")
+
+
+def test_endpoint_changes_reach_a_running_runtime_within_a_second(tmp_path: Path) -> None:
+    import time
+
+    data = str(tmp_path / "data")
+    process, gateway = _start_foreground(data)
+    try:
+        assert httpx.get(gateway + "/health", timeout=5).json()["endpoints_enabled"] == 0
+        added = _cal("endpoint", "add", "up", "--url", "http://127.0.0.1:9", "--format",
+                     "anthropic", "--data-dir", data)
+        assert added.returncode == 0, added.stderr
+        started = time.monotonic()
+        while httpx.get(gateway + "/health", timeout=5).json()["endpoints_enabled"] != 1:
+            assert time.monotonic() - started < 1.0, "the change took longer than a second"
+            time.sleep(0.02)
+    finally:
+        process.send_signal(__import__("signal").SIGINT)
+        assert process.wait(timeout=20) == 0
+        output = process.stdout.read() if process.stdout else ""
+    assert "cal stopped" in output
+    assert "Traceback" not in output
+
+
+def test_stop_gives_in_flight_streams_a_bounded_grace_period(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    data = str(tmp_path / "data")
+    process, gateway = _start_foreground(
+        data, "--demo", env={"CODE_AGENT_LENS_SHUTDOWN_GRACE_S": "1"}
+    )
+    received: list[bytes] = []
+    ended: list[float] = []
+
+    def stream() -> None:
+        body = {"model": "m", "max_tokens": 64, "stream": True,
+                "messages": [{"role": "user", "content": "slow please"}]}
+        try:
+            with httpx.stream("POST", gateway + "/v1/messages", json=body, timeout=30,
+                              headers={"x-mock-interval-ms": "500", "x-mock-chunks": "60"}) as r:
+                for chunk in r.iter_raw():
+                    received.append(chunk)
+        except httpx.HTTPError:
+            pass
+        ended.append(time.monotonic())
+
+    reader = threading.Thread(target=stream)
+    reader.start()
+    while not received:
+        time.sleep(0.02)
+    asked = time.monotonic()
+    stopped = _cal("obs", "stop", "--data-dir", data)
+    reader.join(timeout=20)
+    assert stopped.returncode == 0
+    assert process.wait(timeout=20) == 0
+    # the stream (60 events × 500 ms) was cut after the 1 s grace, not run to its end
+    assert ended and ended[0] - asked < 8
+    assert b"message_stop" not in b"".join(received)
