@@ -24,12 +24,15 @@ def _thinking_budget(req: Request, max_tokens: int) -> int | None:
     if r is None or r.mode == "disabled" or r.effort in ("none",):
         return None
     budget = r.budget_tokens
+    if budget is not None and budget < 0:  # Gemini's -1: the model decides
+        budget = _EFFORT_BUDGET.get(r.effort or "medium", _EFFORT_BUDGET["medium"])
     if budget is None and r.effort is not None:
         budget = _EFFORT_BUDGET.get(r.effort, _MAX_BUDGET)
-    if budget is None or budget <= 0:
+    if budget is None and r.mode in ("adaptive", "enabled"):
+        budget = _EFFORT_BUDGET["medium"]
+    if budget is None or budget == 0:
         return None
-    budget = min(max(budget, 1024), _MAX_BUDGET, max_tokens - 1)
-    return budget if budget >= 1024 else None
+    return min(max(budget, 1024), _MAX_BUDGET, max_tokens - 1)
 
 
 def _last_tool_turn_lacks_thinking(messages: list[Message]) -> bool:
@@ -51,8 +54,9 @@ def render_thinking(req: Request, body: dict[str, Any], ctx: TranslationContext)
         return
     budget = _thinking_budget(req, body["max_tokens"])
     if budget is None:
-        if r.effort not in (None, "none") or r.budget_tokens:
-            ctx.note("reasoning not enabled upstream (max_tokens too small for a budget)")
+        return
+    if budget < 1024:
+        ctx.note("thinking off: max_tokens leaves no room for Anthropic's 1024-token minimum")
         return
     if not model_thinks(req.model):
         ctx.note(f"thinking off: {req.model} has no extended thinking")

@@ -365,3 +365,17 @@ def test_chat_reasoning_content_is_replayed_through_an_anthropic_client() -> Non
     assistant = upstream["messages"][1]
     assert assistant["reasoning_content"] == "think first"
     assert assistant["tool_calls"][0]["id"] == "call_1"
+
+
+@pytest.mark.parametrize(("budget", "expected"), [(-1, 8192), (0, None), (3000, 3000), (500, 1024)])
+def test_gemini_thinking_budget_to_anthropic(budget: int, expected: int | None) -> None:
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {
+            "maxOutputTokens": 20000,
+            "thinkingConfig": {"thinkingBudget": budget},
+        },
+    }
+    c = ctx(client_model="gemini-x", upstream_model="claude-sonnet-4-5")
+    out = json.loads(lookup("gemini", "anthropic").translate_request(json.dumps(body).encode(), c))
+    assert out.get("thinking", {}).get("budget_tokens") == expected
