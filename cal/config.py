@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     otlp_logs_endpoint: str = ""
     otel_service_name: str = "code-agent-lens"
     otel_resource_attributes: str = ""
+    otel_prompt_preview_bytes: int = 0
+    """Opt-in: the first N bytes of prompt and response text on spans (0 puts no text on spans)."""
     log_level: str = "info"
 
     @property
@@ -116,6 +118,7 @@ _ENV_FIELDS: dict[str, str] = {
     "TOTAL_TIMEOUT_S": "total_timeout_s",
     "SHUTDOWN_GRACE_S": "shutdown_grace_s",
     "OTEL_ENABLED": "otel_enabled",
+    "OBS_OTEL_PROMPT_PREVIEW_BYTES": "otel_prompt_preview_bytes",
     "LOG_LEVEL": "log_level",
 }
 _OTEL_FIELDS: dict[str, str] = {

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cyclopts import App, Parameter, Token
 
@@ -72,7 +72,9 @@ def up(
 
 
 @app.command
-def stop(*, data_dir: Path | None = None, evidence_dir: Path | None = None, timeout: float = 15.0) -> int:
+def stop(
+    *, data_dir: Path | None = None, evidence_dir: Path | None = None, timeout: float = 15.0
+) -> int:
     """Stop the runtime gracefully (in-flight streams get a bounded grace period).
 
     Parameters
@@ -90,7 +92,9 @@ def stop(*, data_dir: Path | None = None, evidence_dir: Path | None = None, time
 
 
 @app.command
-def status(*, data_dir: Path | None = None, json: bool = False, evidence_dir: Path | None = None) -> int:
+def status(
+    *, data_dir: Path | None = None, json: bool = False, evidence_dir: Path | None = None
+) -> int:
     """Report whether the runtime runs, where it listens and its endpoints.
 
     Parameters
@@ -134,3 +138,48 @@ def ports(
         print("cal: give --expect-free and/or --expect-listening", file=sys.stderr)
         return 2
     return run_ports(host, expect_free, expect_listening, evidence_dir)
+
+
+@app.command
+def export(
+    *,
+    output: Annotated[Path, Parameter(name=["--output", "-o"])],
+    request: str | None = None,
+    session: str | None = None,
+    run: str | None = None,
+    format: Literal["zip", "tar", "lhar"] = "zip",
+    data_dir: Path | None = None,
+) -> int:
+    """Write the artifact bundles of a request, a session or a run to one archive (or LHAR).
+
+    Parameters
+    ----------
+    output
+        The file to write.
+    request
+        Export this request id.
+    session
+        Export every request of this agent session id.
+    run
+        Export every request of this run id.
+    format
+        zip or tar (.tar.gz) of bundles, or lhar (a session as an LHAR document).
+    data_dir
+        The data dir the requests were recorded in.
+    """
+    from cal.config import ConfigError, load
+    from cal.obs.export import ExportError, export_bundles
+
+    try:
+        settings = load({"data_dir": data_dir})
+        result = export_bundles(
+            settings, request_id=request, session_id=session, run_id=run, output=output, fmt=format
+        )
+    except (ConfigError, ExportError) as exc:
+        print(f"cal: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {result.output} ({result.format}): {result.requests} requests, "
+        f"{result.bundles} bundles, {result.files} files, {result.bytes} bytes"
+    )
+    return 0

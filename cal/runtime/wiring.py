@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
+from cal.capture.model import Exchange
 from cal.gateway.registry import EndpointWatcher
 from cal.routing.model import Endpoint
 from cal.runtime import Runtime
 from cal.service import Service
+
+if TYPE_CHECKING:
+    from cal.capture.writer import CaptureWriter
+    from cal.telemetry.hub import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +37,38 @@ def _attach_sinks(runtime: Runtime) -> None:
     from cal.telemetry.hub import Telemetry
 
     settings = runtime.settings
+    telemetry = Telemetry(
+        settings, run_id=runtime.run_id, preview_bytes=settings.otel_prompt_preview_bytes
+    )
     if settings.dump_enabled:
         from cal.capture.writer import CaptureWriter
 
         writer = CaptureWriter(settings, current_run=runtime.run_id)
-        runtime.sinks.append(writer)
+        runtime.sinks.append(_CountingDrops(writer, telemetry))
         runtime.sink_services.append(writer)
-    telemetry = Telemetry(settings, run_id=runtime.run_id)
     runtime.sinks.append(telemetry)
     runtime.sink_services.append(telemetry)
     runtime.metrics = telemetry.metrics_payload
     if telemetry.enabled:
-        logging.getLogger().addHandler(telemetry.log_handler())
+        handler = telemetry.log_handler()
+        root = logging.getLogger()
+        root.addHandler(handler)
+        runtime.closers.append(lambda: root.removeHandler(handler))
+
+
+class _CountingDrops:
+    """The capture writer as a sink, with every exchange it had to drop counted in telemetry."""
+
+    def __init__(self, writer: CaptureWriter, telemetry: Telemetry) -> None:
+        self.name = writer.name
+        self._writer, self._telemetry = writer, telemetry
+        self.statistics = writer.statistics
+
+    def submit_nowait(self, exchange: Exchange) -> bool:
+        if self._writer.submit_nowait(exchange):
+            return True
+        self._telemetry.capture_dropped()
+        return False
 
 
 class DemoProvider:
