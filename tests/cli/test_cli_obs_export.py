@@ -39,7 +39,7 @@ async def _record_one(settings: Settings) -> Exchange:
         await nursery.start(writer.run, stop)
         assert writer.submit_nowait(exchange)
         with trio.fail_after(10):
-            while writer.statistics().written < 1:
+            while writer.statistics().written < 1:  # noqa: ASYNC110 - no event to wait on
                 await trio.sleep(0.01)
         stop.set()
     return exchange
