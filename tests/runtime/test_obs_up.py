@@ -94,12 +94,24 @@ def test_stop_when_nothing_runs(tmp_path: Path) -> None:
     assert "not running" in result.stdout
 
 
-def _start_foreground(data: str, *extra: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+def _start_foreground(
+    data: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
     import os
 
     process = subprocess.Popen(
-        [*CAL, "obs", "up", "--data-dir", data, "--gateway", "127.0.0.1:0", "--portal",
-         "127.0.0.1:0", *extra],
+        [
+            *CAL,
+            "obs",
+            "up",
+            "--data-dir",
+            data,
+            "--gateway",
+            "127.0.0.1:0",
+            "--portal",
+            "127.0.0.1:0",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,8 +131,17 @@ def test_endpoint_changes_reach_a_running_runtime_within_a_second(tmp_path: Path
     process, gateway = _start_foreground(data)
     try:
         assert httpx.get(gateway + "/health", timeout=5).json()["endpoints_enabled"] == 0
-        added = _cal("endpoint", "add", "up", "--url", "http://127.0.0.1:9", "--format",
-                     "anthropic", "--data-dir", data)
+        added = _cal(
+            "endpoint",
+            "add",
+            "up",
+            "--url",
+            "http://127.0.0.1:9",
+            "--format",
+            "anthropic",
+            "--data-dir",
+            data,
+        )
         assert added.returncode == 0, added.stderr
         started = time.monotonic()
         while httpx.get(gateway + "/health", timeout=5).json()["endpoints_enabled"] != 1:
@@ -146,11 +167,20 @@ def test_stop_gives_in_flight_streams_a_bounded_grace_period(tmp_path: Path) -> 
     ended: list[float] = []
 
     def stream() -> None:
-        body = {"model": "m", "max_tokens": 64, "stream": True,
-                "messages": [{"role": "user", "content": "slow please"}]}
+        body = {
+            "model": "m",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": "slow please"}],
+        }
         try:
-            with httpx.stream("POST", gateway + "/v1/messages", json=body, timeout=30,
-                              headers={"x-mock-interval-ms": "500", "x-mock-chunks": "60"}) as r:
+            with httpx.stream(
+                "POST",
+                gateway + "/v1/messages",
+                json=body,
+                timeout=30,
+                headers={"x-mock-interval-ms": "500", "x-mock-chunks": "60"},
+            ) as r:
                 for chunk in r.iter_raw():
                     received.append(chunk)
         except httpx.HTTPError:
