@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from cal.formats import ApiFormat
-from cal.transform import TranslationContext
+from cal.transform import TranslationContext, TranslationError
 from cal.transform.common import arr, decode_object, obj, ok_float, ok_int, ok_str, raw
 from cal.transform.ir import (
     File,
@@ -294,6 +294,10 @@ def _response_format(gen: dict[str, Any]) -> ResponseFormat | None:
 def parse_request(body: bytes, ctx: TranslationContext) -> Request:
     """A Gemini client body → IR request (model and stream from the URL, via `ctx`)."""
     doc = decode_object(body)
+    if doc.get("cachedContent"):
+        raise TranslationError(
+            "cachedContent names context stored by Gemini; a non-Gemini upstream cannot read it"
+        )
     reader = _Reader(ctx)
     system = doc.get("systemInstruction") or doc.get("system_instruction")
     if isinstance(system, dict):

@@ -343,7 +343,7 @@ def parse_request(body: bytes, ctx: TranslationContext) -> Request:
         TranslationError: the body is not a JSON object, or it relies on OpenAI-held state.
     """
     doc = decode_object(body)
-    for key in ("previous_response_id", "conversation"):
+    for key in ("previous_response_id", "conversation", "prompt"):
         if doc.get(key):
             raise TranslationError(f"{key} {_STATEFUL}")
     history = _History(ctx)

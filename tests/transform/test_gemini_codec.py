@@ -364,3 +364,17 @@ def test_max_output_tokens_is_capped_with_a_note() -> None:
     c = ctx()
     assert render(req, c)["generationConfig"]["maxOutputTokens"] == 65536
     assert "gemini upstream: maxOutputTokens 128000 lowered to 65536" in c.notes
+
+
+def test_cached_content_cannot_cross_apis() -> None:
+    import pytest
+
+    from cal.transform import TranslationError
+
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "q"}]}],
+        "cachedContent": "cachedContents/x",
+    }
+    with pytest.raises(TranslationError) as err:
+        parse_request(json.dumps(body).encode(), ctx())
+    assert err.value.status_hint == 400

@@ -128,6 +128,7 @@ def test_images_and_files_become_ir_parts() -> None:
     [
         {"previous_response_id": "resp_1"},
         {"conversation": "conv_1"},
+        {"prompt": {"id": "pmpt_1", "version": "2"}},
         {"input": [{"type": "item_reference", "id": "rs_1"}]},
     ],
 )
