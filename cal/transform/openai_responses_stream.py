@@ -17,7 +17,7 @@ import msgspec
 from cal.formats.errors import ErrorKind
 from cal.sse import SSEEvent
 from cal.transform import TranslationContext
-from cal.transform.common import obj, ok_str
+from cal.transform.common import arr, obj, ok_str
 from cal.transform.ir import (
     BlockStart,
     BlockStop,
@@ -68,16 +68,19 @@ class ResponsesStreamParser:
         self._next = 0
         self._open: int | None = None
         self._open_kind = ""
-        self._got_args = False
+        self._got_delta = False
         self._summaries = 0
         self._calls = 0
+        self._message_blocks = 0
 
     # -- block bookkeeping
 
     def _start(self, start: BlockStart) -> list[StreamEvent]:
         out = self._stop()
         start.index = self._next
-        self._open, self._open_kind, self._got_args, self._summaries = (
+        if start.kind in ("text", "refusal"):
+            self._message_blocks += 1
+        self._open, self._open_kind, self._got_delta, self._summaries = (
             self._next,
             start.kind,
             False,
@@ -149,7 +152,9 @@ class ResponsesStreamParser:
                 index=0, kind="thinking", origin="openai-responses", item_id=ok_str(item.get("id"))
             )
             return self._start(start)
-        if kind != "message":
+        if kind == "message":
+            self._message_blocks = 0
+        else:
             self._ctx.note(f"responses upstream: skipped output item {kind!r}")
         return self._stop()
 
@@ -164,6 +169,7 @@ class ResponsesStreamParser:
         out = self._ensure(kind)
         delta = str(doc.get("delta") or "")
         if delta and self._open is not None:
+            self._got_delta = True
             out.append(TextDelta(index=self._open, text=delta))
         return out
 
@@ -171,7 +177,7 @@ class ResponsesStreamParser:
         delta = str(doc.get("delta") or "")
         if self._open is None or self._open_kind != "tool_call" or not delta:
             return []
-        self._got_args = True
+        self._got_delta = True
         return [ToolArgsDelta(index=self._open, fragment=delta)]
 
     def _summary_part(self, doc: dict[str, Any]) -> list[StreamEvent]:
@@ -184,6 +190,7 @@ class ResponsesStreamParser:
         out = self._ensure("thinking")
         delta = str(doc.get("delta") or "")
         if delta and self._open is not None:
+            self._got_delta = True
             out.append(ThinkingDelta(index=self._open, text=delta))
         return out
 
@@ -193,15 +200,32 @@ class ResponsesStreamParser:
         out: list[StreamEvent] = []
         if self._open is not None and kind in ("function_call", "custom_tool_call"):
             args = str(item.get("input" if kind == "custom_tool_call" else "arguments") or "")
-            if args and not self._got_args:
+            if args and not self._got_delta:
                 out.append(ToolArgsDelta(index=self._open, fragment=args))
         elif self._open is not None and kind == "reasoning":
+            summary = [str(obj(p).get("text") or "") for p in arr(item.get("summary"))]
+            if any(summary) and not self._got_delta:
+                out.append(ThinkingDelta(index=self._open, text="\n\n".join(summary)))
             blob = item.get("encrypted_content")
             if isinstance(blob, str) and blob:
                 out.append(
                     SignatureDelta(index=self._open, signature=blob, origin="openai-responses")
                 )
+        elif kind == "message" and not self._message_blocks:
+            out += self._whole_message(item)
         return out + self._stop()
+
+    def _whole_message(self, item: dict[str, Any]) -> list[StreamEvent]:
+        """A message item whose content came only in its `done` event (no part events)."""
+        out: list[StreamEvent] = []
+        for part in arr(item.get("content")):
+            part = obj(part)
+            refusal = part.get("type") == "refusal"
+            text = str(part.get("refusal" if refusal else "text") or "")
+            if text:
+                out += self._start(BlockStart(index=0, kind="refusal" if refusal else "text"))
+                out.append(TextDelta(index=self._next - 1, text=text))
+        return out
 
     def _part_done(self, doc: dict[str, Any]) -> list[StreamEvent]:
         return self._stop()

@@ -390,3 +390,61 @@ def test_stream_renderer_custom_call_and_redacted_reasoning() -> None:
     kinds = [d["type"] for d in docs]
     assert "response.custom_tool_call_input.delta" in kinds
     assert "response.custom_tool_call_input.done" in kinds
+
+
+def test_stream_parser_reads_items_that_arrive_only_whole() -> None:
+    """Some Responses servers send no part/delta events: the `done` items carry everything."""
+    events = [
+        {"type": "response.created", "response": {"id": "resp_9", "model": "m"}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {"type": "reasoning", "id": "rs_9", "summary": []},
+        },
+        {
+            "type": "response.output_item.done",
+            "output_index": 0,
+            "item": {
+                "type": "reasoning",
+                "id": "rs_9",
+                "encrypted_content": "E",
+                "summary": [{"type": "summary_text", "text": "thought"}],
+            },
+        },
+        {
+            "type": "response.output_item.added",
+            "output_index": 1,
+            "item": {"type": "message", "id": "msg_9", "role": "assistant", "content": []},
+        },
+        {
+            "type": "response.output_item.done",
+            "output_index": 1,
+            "item": {
+                "type": "message",
+                "id": "msg_9",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Hello"}],
+            },
+        },
+        {
+            "type": "response.completed",
+            "response": {
+                "id": "resp_9",
+                "status": "completed",
+                "output": [],
+                "usage": {"input_tokens": 3, "output_tokens": 2},
+            },
+        },
+    ]
+    parser = ResponsesStreamParser(ctx())
+    acc = Accumulator()
+    for doc in events:
+        raw = json.dumps(doc).encode()
+        acc.extend(parser.feed(SSEDecoder().feed(b"data: " + raw + b"\n\n")[0]))
+    acc.extend(parser.end())
+    resp = acc.response()
+    assert resp.content == [
+        Thinking(text="thought", signature="E", origin="openai-responses", item_id="rs_9"),
+        Text(text="Hello"),
+    ]
+    assert resp.usage == Usage(uncached_in=3, out_total=2)
