@@ -16,6 +16,8 @@ from cal.formats.upstream import join_url
 from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send
 from cal.gateway.headers import decode_headers, header_value, upstream_headers
 from cal.gateway.pipeline import GatewayDeps, endpoint_key, handle_generate, new_exchange
+from cal.gateway.websocket import WebSocketBridge
+from cal.gateway.websocket_frames import TurnRecorder
 from cal.routing.model import Endpoint
 from cal.telemetry.traceparent import new_span_id, new_trace_id, parse_traceparent
 
@@ -29,6 +31,7 @@ class GatewayApp:
 
     def __init__(self, deps: GatewayDeps) -> None:
         self.deps = deps
+        self.websocket = WebSocketBridge(self, TurnRecorder(deps.run_id, deps.sinks))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -37,7 +40,7 @@ class GatewayApp:
         elif kind == "lifespan":
             await _lifespan(receive, send)
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": "not supported yet"})
+            await self.websocket.serve(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace = parse_traceparent(_raw_header(scope, b"traceparent"))
@@ -58,7 +61,12 @@ class GatewayApp:
             span_id = new_span_id()
             parent = trace[1] if trace else None
             exchange = new_exchange(request, route, span_id, parent, self.deps.run_id)
-            await handle_generate(request, route, exchange, self.deps)
+            try:
+                await handle_generate(request, route, exchange, self.deps)
+            except Exception:  # a bug in cal: still an answer in the client's own shape
+                log.exception("internal error serving %s %s", method, path)
+                if not request.response_started:
+                    await request.respond_error(route.format, "api_error", "internal error in cal")
 
     def _health(self) -> bytes:
         snapshot = self.deps.registry.snapshot
