@@ -141,6 +141,9 @@ def parse_response(body: bytes, ctx: TranslationContext) -> Response:
     stop = ok_str(d.get("stop_reason")) or "end_turn"
     if stop not in STOP_FROM:
         ctx.note(f"upstream stop_reason {stop!r} shown as end_turn")
+    explanation = refusal_explanation(d.get("stop_details"))
+    if explanation:
+        parts.append(Refusal(text=explanation))
     return Response(
         id=ok_str(d.get("id")) or "",
         model=ok_str(d.get("model")) or "",
@@ -149,6 +152,12 @@ def parse_response(body: bytes, ctx: TranslationContext) -> Response:
         stop_sequence=ok_str(d.get("stop_sequence")),
         usage=usage_from(d.get("usage")),
     )
+
+
+def refusal_explanation(details: Any) -> str | None:
+    """The explanation of a refusal's `stop_details`, shown to clients that have a refusal field."""
+    d = details if isinstance(details, dict) else {}
+    return ok_str(d.get("explanation")) if d.get("type") == "refusal" else None
 
 
 def thinking_block(part: Thinking) -> dict[str, Any]:

@@ -18,7 +18,14 @@ import msgspec
 from cal.formats.errors import ErrorKind, stream_error_event
 from cal.sse import SSEEvent, encode_event
 from cal.transform import TranslationContext
-from cal.transform.anthropic_response import STOP_FROM, STOP_TO, error_kind, usage_from, usage_json
+from cal.transform.anthropic_response import (
+    STOP_FROM,
+    STOP_TO,
+    error_kind,
+    refusal_explanation,
+    usage_from,
+    usage_json,
+)
 from cal.transform.common import obj, ok_int, ok_str, restore_tool, try_decode, unwrap_custom_input
 from cal.transform.ir import (
     BlockStart,
@@ -163,6 +170,14 @@ class AnthropicStreamParser:
             if stop not in STOP_FROM:
                 self._ctx.note(f"upstream stop_reason {stop!r} shown as end_turn")
             reason = STOP_FROM.get(stop, "other")
+            explanation = refusal_explanation(delta.get("stop_details"))
+            if explanation:
+                i, self._next = self._next, self._next + 1
+                out += [
+                    BlockStart(index=i, kind="refusal"),
+                    TextDelta(index=i, text=explanation),
+                    BlockStop(index=i),
+                ]
             out.append(Finish(stop_reason=reason, stop_sequence=ok_str(delta.get("stop_sequence"))))
         return out
 
