@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from cal.store.ledger import LEDGER_V3
 from cal.store.requests import REQUESTS_V2
 
 
@@ -49,5 +50,6 @@ CREATE TABLE app_state (
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "endpoints", ENDPOINTS_V1),
     Migration(2, "requests", REQUESTS_V2),
+    Migration(3, "usage_ledger", LEDGER_V3),
 )
 """Every migration, in order. Append only (see the module docstring)."""
