@@ -99,7 +99,9 @@ def file_json(part: File, ctx: TranslationContext) -> dict[str, Any] | None:
 
 def tool_call_json(part: ToolCall, ctx: TranslationContext) -> dict[str, Any]:
     """A tool_use block (custom tools wrapped as `{"input": …}`; bad arguments → `{}`)."""
-    name = upstream_tool_name(part.name, part.namespace, part.kind, ctx, custom_native=False)
+    name = upstream_tool_name(
+        part.name, part.namespace, part.kind, ctx, custom_native=False, strict_chars=True
+    )
     args = wrap_custom_input(part.arguments) if part.kind == "custom" else part.arguments
     obj = arguments_object(args)
     if obj is None:
@@ -240,7 +242,9 @@ def render_tools(tools: list[Tool], ctx: TranslationContext) -> list[dict[str, A
     """Tool definitions (freeform tools exposed as one `input` string property)."""
     out: list[dict[str, Any]] = []
     for t in tools:
-        name = upstream_tool_name(t.name, t.namespace, t.kind, ctx, custom_native=False)
+        name = upstream_tool_name(
+            t.name, t.namespace, t.kind, ctx, custom_native=False, strict_chars=True
+        )
         schema = CUSTOM_TOOL_SCHEMA if t.kind == "custom" else t.parameters
         tool: dict[str, Any] = {"name": name}
         description = custom_description(t) if t.kind == "custom" else t.description

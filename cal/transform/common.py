@@ -6,6 +6,8 @@ codecs need identically.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 import msgspec
@@ -17,6 +19,7 @@ CUSTOM_TOOL_SCHEMA = msgspec.Raw(
     b'{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}'
 )
 """The schema a freeform (custom) tool gets where the target only has JSON-argument functions."""
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def decode_object(body: bytes, what: str = "request body") -> dict[str, Any]:
@@ -70,11 +73,17 @@ def upstream_tool_name(
     ctx: TranslationContext,
     *,
     custom_native: bool,
+    strict_chars: bool = False,
 ) -> str:
     """The tool's name for an upstream without namespaces (flattened `<namespace>__<name>`, bare
-    for the `functions` namespace); records an alias when the name or kind changes so the
-    upstream parser can map calls back with `restore_tool`."""
+    for the `functions` namespace); with `strict_chars`, also made to match
+    `^[A-Za-z0-9_-]{1,64}$` (Anthropic, OpenAI) deterministically. Records an alias when the name
+    or kind changes so the upstream parser can map calls back with `restore_tool`."""
     flat = name if namespace in (None, "", "functions") else f"{namespace}__{name}"
+    if strict_chars and not _TOOL_NAME.match(flat):
+        digest = hashlib.sha256(flat.encode()).hexdigest()[:8]
+        flat = f"{re.sub(r'[^A-Za-z0-9_-]', '_', flat)[:55]}_{digest}"
+        ctx.note(f"tool name {name!r} renamed {flat!r} for the upstream (and back)")
     wrapped = kind == "custom" and not custom_native
     if flat != name or namespace or wrapped:
         ctx.tool_aliases[flat] = ToolAlias(

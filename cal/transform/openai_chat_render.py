@@ -112,7 +112,9 @@ def _content(parts: list[Part], ctx: TranslationContext) -> str | list[dict[str,
 
 
 def _tool_call_json(call: ToolCall, ctx: TranslationContext) -> dict[str, Any]:
-    name = upstream_tool_name(call.name, call.namespace, call.kind, ctx, custom_native=True)
+    name = upstream_tool_name(
+        call.name, call.namespace, call.kind, ctx, custom_native=True, strict_chars=True
+    )
     if call.kind == "custom":
         return {"id": call.id, "type": "custom", "custom": {"name": name, "input": call.arguments}}
     fn = {"name": name, "arguments": call.arguments or "{}"}
@@ -182,7 +184,9 @@ def render_tools(tools: list[Tool], ctx: TranslationContext) -> list[dict[str, A
     """Function and custom tool definitions."""
     out: list[dict[str, Any]] = []
     for t in tools:
-        name = upstream_tool_name(t.name, t.namespace, t.kind, ctx, custom_native=True)
+        name = upstream_tool_name(
+            t.name, t.namespace, t.kind, ctx, custom_native=True, strict_chars=True
+        )
         if t.cache is not None:
             ctx.note("cache mark on a tool definition not carried (Chat marks content parts)")
         if t.kind == "custom":

@@ -379,3 +379,41 @@ def test_gemini_thinking_budget_to_anthropic(budget: int, expected: int | None) 
     c = ctx(client_model="gemini-x", upstream_model="claude-sonnet-4-5")
     out = json.loads(lookup("gemini", "anthropic").translate_request(json.dumps(body).encode(), c))
     assert out.get("thinking", {}).get("budget_tokens") == expected
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "openai-chat"])
+def test_tool_names_with_foreign_characters_are_renamed_and_mapped_back(upstream: str) -> None:
+    route = lookup("gemini", upstream)  # type: ignore[arg-type]
+    decl = {"name": "files.read", "parameters": {"type": "object", "properties": {}}}
+    body = {
+        "contents": [{"role": "user", "parts": [{"text": "read"}]}],
+        "tools": [{"functionDeclarations": [decl]}],
+    }
+    c = ctx(client_model="gemini-x")
+    out = json.loads(route.translate_request(json.dumps(body).encode(), c))
+    tool = out["tools"][0]
+    sent = tool["name"] if upstream == "anthropic" else tool["function"]["name"]
+    assert sent.startswith("files_read_") and sent != "files.read"
+    if upstream == "anthropic":
+        answer: dict[str, Any] = {
+            "id": "m",
+            "type": "message",
+            "role": "assistant",
+            "model": "x",
+            "content": [{"type": "tool_use", "id": "toolu_1", "name": sent, "input": {}}],
+            "stop_reason": "tool_use",
+            "usage": {"input_tokens": 1, "output_tokens": 1},
+        }
+    else:
+        call = {"id": "c1", "type": "function", "function": {"name": sent, "arguments": "{}"}}
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        answer = {
+            "id": "c",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "x",
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        }
+    shown = json.loads(route.translate_response(json.dumps(answer).encode(), c))
+    parts = shown["candidates"][0]["content"]["parts"]
+    assert [p["functionCall"]["name"] for p in parts if "functionCall" in p] == ["files.read"]
