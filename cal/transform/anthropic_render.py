@@ -22,6 +22,7 @@ from cal.transform.common import (
     from_raw,
     note_dropped_extras,
     obj,
+    renamed,
     upstream_tool_name,
     wrap_custom_input,
 )
@@ -267,7 +268,7 @@ def render_tool_choice(
             ctx.note("allowed-tools subset not carried (Anthropic has no form for it)")
         out = {"type": choice.mode}
         if choice.mode == "tool":
-            out["name"] = choice.name
+            out["name"] = renamed(choice.name or "", ctx)
     if parallel is False:
         out = out or {"type": "auto"}
         if out["type"] != "none":

@@ -92,6 +92,14 @@ def upstream_tool_name(
     return flat
 
 
+def renamed(name: str, ctx: TranslationContext) -> str:
+    """The upstream name a tool was given by `upstream_tool_name` (for tool_choice)."""
+    for flat, alias in ctx.tool_aliases.items():
+        if alias.name == name:
+            return flat
+    return name
+
+
 def restore_tool(name: str, ctx: TranslationContext) -> ToolAlias:
     """The original tool behind an upstream tool name (itself when it was not renamed)."""
     return ctx.tool_aliases.get(name) or ToolAlias(name=name)

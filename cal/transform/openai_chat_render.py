@@ -14,7 +14,13 @@ from typing import Any
 import msgspec
 
 from cal.transform import TranslationContext
-from cal.transform.common import data_url, from_raw, note_dropped_extras, upstream_tool_name
+from cal.transform.common import (
+    data_url,
+    from_raw,
+    note_dropped_extras,
+    renamed,
+    upstream_tool_name,
+)
 from cal.transform.ir import (
     CacheMark,
     File,
@@ -207,16 +213,18 @@ def render_tools(tools: list[Tool], ctx: TranslationContext) -> list[dict[str, A
     return out
 
 
-def render_tool_choice(choice: ToolChoice, req: Request) -> Any:
-    """tool_choice in Chat's form."""
+def render_tool_choice(choice: ToolChoice, req: Request, ctx: TranslationContext) -> Any:
+    """tool_choice in Chat's form (names as the tools were sent)."""
     if choice.allowed:
-        tools = [{"type": "function", "function": {"name": n}} for n in choice.allowed]
+        tools = [
+            {"type": "function", "function": {"name": renamed(n, ctx)}} for n in choice.allowed
+        ]
         mode = "required" if choice.mode == "any" else "auto"
         return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}
     if choice.mode == "tool":
         custom = any(t.kind == "custom" and t.name == choice.name for t in req.tools)
         kind = "custom" if custom else "function"
-        return {"type": kind, kind: {"name": choice.name}}
+        return {"type": kind, kind: {"name": renamed(choice.name or "", ctx)}}
     return {"auto": "auto", "any": "required", "none": "none"}[choice.mode]
 
 
@@ -226,7 +234,7 @@ def render_request(req: Request, ctx: TranslationContext) -> bytes:
     if req.tools:
         body["tools"] = render_tools(req.tools, ctx)
     if req.tool_choice is not None and (req.tools or req.tool_choice.mode == "none"):
-        body["tool_choice"] = render_tool_choice(req.tool_choice, req)
+        body["tool_choice"] = render_tool_choice(req.tool_choice, req, ctx)
     if req.parallel_tool_calls is not None and req.tools:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     _render_params(req, body, ctx)

@@ -388,12 +388,16 @@ def test_tool_names_with_foreign_characters_are_renamed_and_mapped_back(upstream
     body = {
         "contents": [{"role": "user", "parts": [{"text": "read"}]}],
         "tools": [{"functionDeclarations": [decl]}],
+        "toolConfig": {
+            "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["files.read"]}
+        },
     }
     c = ctx(client_model="gemini-x")
     out = json.loads(route.translate_request(json.dumps(body).encode(), c))
     tool = out["tools"][0]
     sent = tool["name"] if upstream == "anthropic" else tool["function"]["name"]
     assert sent.startswith("files_read_") and sent != "files.read"
+    assert sent in json.dumps(out["tool_choice"])
     if upstream == "anthropic":
         answer: dict[str, Any] = {
             "id": "m",
