@@ -1,0 +1,272 @@
+"""Codex's WebSocket mode of the Responses API, served by the gateway (DESIGN §4).
+
+`GET /v1/responses` (or `/{source-tag}/v1/responses`) upgraded to a WebSocket; each client text
+frame `{"type":"response.create", …request fields…}` is one turn, answered with the event objects
+a POST stream carries, one JSON text frame each. Turns on one socket are served in order.
+
+- A prewarm frame (`generate: false`) is answered here, as the real service does: response.created
+  and response.completed with no output, and no upstream call. It is recorded as a request.
+- A real turn becomes a Responses request body (`type` and `generate` dropped, `stream: true`) and is
+  served by the gateway's own HTTP path, in-process, as a synthetic `POST /v1/responses`: endpoint
+  choice, retries, failover, translation, capture and telemetry are those of any HTTP request, and
+  each turn is recorded as its own request.
+- `previous_response_id` naming a response answered on this socket is expanded into the full input
+  (that turn's input, then its output items, then the frame's input), because the HTTP upstream
+  behind cal keeps no socket state. Codex sends such incremental frames on later turns.
+- An HTTP error becomes an `error` frame with `status` and `error.headers`; a stream that ends
+  without a terminal event gets an `error` frame too. The socket is never closed silently.
+- A client that disconnects mid-turn cancels the upstream call (the synthetic request sees
+  `http.disconnect`), and the turn is recorded as client_disconnected.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+import trio
+
+from cal.formats.errors import error_body
+from cal.formats.routes import match_route
+from cal.gateway.asgi import Message, RawHeaders, Receive, Scope, Send
+from cal.gateway.websocket_frames import (
+    FrameError,
+    SessionState,
+    TurnFrame,
+    TurnRecorder,
+    error_frame,
+    http_error_frame,
+    parse_frame,
+    prewarm_events,
+)
+from cal.sse import SSEDecoder, SSEError
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_TERMINAL = frozenset({"response.completed", "response.failed", "response.incomplete", "error"})
+_NOT_FORWARDED = frozenset(
+    {b"connection", b"upgrade", b"content-length", b"content-type", b"accept"}
+)
+_QUEUED_FRAMES = 16
+
+
+class WebSocketBridge:
+    """Serves Responses WebSocket sessions through the gateway's own HTTP app."""
+
+    def __init__(self, http_app: ASGIApp, recorder: TurnRecorder) -> None:
+        self.http_app = http_app
+        self.recorder = recorder
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One WebSocket connection, from the upgrade to the close."""
+        if (await receive())["type"] != "websocket.connect":
+            return
+        route = match_route("POST", scope["path"])
+        if route is None or route.format != "openai-responses" or route.operation != "generate":
+            await _deny(scope, send, f"no WebSocket route for {scope['path']}")
+            return
+        await send({"type": "websocket.accept"})
+        session = _Session(self, scope, send)
+        frames_in, frames_out = trio.open_memory_channel[bytes](_QUEUED_FRAMES)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_read_frames, receive, frames_in, session.gone)
+            async with frames_out:
+                async for data in frames_out:
+                    await session.turn(data)
+                    if session.gone.is_set():
+                        break
+            nursery.cancel_scope.cancel()
+
+
+async def _deny(scope: Scope, send: Send, message: str) -> None:
+    """Refuse an upgrade: a 404 in the Responses error shape where the server can send one."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": message[:100]})
+        return
+    body = error_body("openai-responses", "not_found", message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def _read_frames(
+    receive: Receive, frames: trio.MemorySendChannel[bytes], gone: trio.Event
+) -> None:
+    """Client frames into `frames` until the client goes; then `gone` is set."""
+    async with frames:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                gone.set()
+                return
+            if message["type"] == "websocket.receive":
+                data = message.get("bytes") or (message.get("text") or "").encode()
+                await frames.send(data)
+
+
+def http_scope(ws_scope: Scope, body: bytes) -> Scope:
+    """The synthetic `POST` scope of one turn: the upgrade's path and headers, minus the socket's."""
+    headers: RawHeaders = [
+        (k, v)
+        for k, v in ws_scope["headers"]
+        if k not in _NOT_FORWARDED
+        and not k.startswith(b"sec-websocket-")
+        and not (k == b"openai-beta" and b"responses_websockets" in v)
+    ]
+    headers += [
+        (b"content-type", b"application/json"),
+        (b"accept", b"text/event-stream"),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": ws_scope.get("http_version", "1.1"),
+        "method": "POST",
+        "scheme": "https" if ws_scope.get("scheme") == "wss" else "http",
+        "path": ws_scope["path"],
+        "raw_path": ws_scope.get("raw_path", ws_scope["path"].encode()),
+        "query_string": ws_scope.get("query_string", b""),
+        "root_path": ws_scope.get("root_path", ""),
+        "headers": headers,
+        "client": ws_scope.get("client"),
+        "server": ws_scope.get("server"),
+        "extensions": {},
+    }
+
+
+class _Session:
+    """One client socket: its upgrade request, its state across turns, its way out."""
+
+    def __init__(self, bridge: WebSocketBridge, scope: Scope, send: Send) -> None:
+        self.bridge, self.scope, self._send = bridge, scope, send
+        self.gone = trio.Event()
+        self.state = SessionState()
+
+    async def send_text(self, data: bytes) -> None:
+        """One text frame; trio.ClosedResourceError once the client has gone."""
+        if self.gone.is_set():
+            raise trio.ClosedResourceError("the WebSocket client disconnected")
+        try:
+            await self._send({"type": "websocket.send", "text": data.decode()})
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+            self.gone.set()
+            raise trio.ClosedResourceError("the WebSocket client disconnected") from None
+
+    async def send_quietly(self, data: bytes) -> None:
+        """One text frame, unless the client has gone."""
+        try:
+            await self.send_text(data)
+        except trio.ClosedResourceError:
+            pass
+
+    async def turn(self, data: bytes) -> None:
+        """Answer one client frame."""
+        try:
+            frame = parse_frame(data, self.state)
+        except FrameError as exc:
+            await self.send_quietly(error_frame(400, "invalid_request_error", str(exc)))
+            return
+        if frame.generate:
+            await self._generate(frame)
+        else:
+            await self._prewarm(frame)
+
+    async def _prewarm(self, frame: TurnFrame) -> None:
+        response_id = "resp_" + secrets.token_hex(12)
+        events = prewarm_events(response_id, frame.model, int(time.time()))
+        self.state.remember(frame, response_id, [])
+        self.bridge.recorder.record_prewarm(self.scope, frame, events)
+        for event in events:
+            await self.send_quietly(event)
+
+    async def _generate(self, frame: TurnFrame) -> None:
+        turn = _HttpTurn(self, frame)
+        await self.bridge.http_app(http_scope(self.scope, frame.body), turn.receive, turn.send)
+        await turn.finish()
+
+
+class _EventItem(msgspec.Struct):
+    id: str | None = None
+
+
+class _EventView(msgspec.Struct):
+    """What the bridge reads from a stream event; everything else passes as bytes."""
+
+    type: str = ""
+    response: _EventItem | None = None
+    item: msgspec.Raw = msgspec.Raw(b"")
+
+
+_decode_event = msgspec.json.Decoder(_EventView).decode
+
+
+class _HttpTurn:
+    """One turn as a synthetic HTTP request: its receive and send, and what went through them."""
+
+    def __init__(self, session: _Session, frame: TurnFrame) -> None:
+        self._session, self._frame = session, frame
+        self._body_given = False
+        self._status = 0
+        self._headers: RawHeaders = []
+        self._error_body = bytearray()
+        self._decoder = SSEDecoder()
+        self._terminal = False
+        self._response_id: str | None = None
+        self._items: list[msgspec.Raw] = []
+
+    async def receive(self) -> Message:
+        if not self._body_given:
+            self._body_given = True
+            return {"type": "http.request", "body": self._frame.body, "more_body": False}
+        await self._session.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self._status = message["status"]
+            self._headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            await self._body(message.get("body", b""))
+
+    async def _body(self, chunk: bytes) -> None:
+        if self._status != 200:
+            self._error_body += chunk
+            return
+        try:
+            events = self._decoder.feed(chunk)
+        except SSEError:
+            return  # the gateway's own stream; it ends with an error event of its own
+        for event in events:
+            if event.data and event.data != b"[DONE]":
+                self._observe(event.data)
+                await self._session.send_text(event.data)
+
+    def _observe(self, data: bytes) -> None:
+        """Keep what a later frame's `previous_response_id` may refer to."""
+        try:
+            event = _decode_event(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if event.type in _TERMINAL:
+            self._terminal = True
+        if event.response is not None and event.response.id:
+            self._response_id = event.response.id
+        if event.type == "response.output_item.done" and len(event.item):
+            self._items.append(event.item)
+
+    async def finish(self) -> None:
+        """After the synthetic request: an error frame where one is due, or the new state."""
+        if self._session.gone.is_set():
+            return
+        if self._status != 200:
+            body = bytes(self._error_body)
+            status = self._status or 502
+            await self._session.send_quietly(http_error_frame(status, self._headers, body))
+        elif not self._terminal:
+            message = "the upstream stream ended before response.completed"
+            await self._session.send_quietly(error_frame(502, "server_error", message))
+        elif self._response_id is not None:
+            self._session.state.remember(self._frame, self._response_id, self._items)

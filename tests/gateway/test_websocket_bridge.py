@@ -1,0 +1,206 @@
+"""Codex's Responses WebSocket mode through the real gateway, in front of the real mock provider.
+
+The client is trio-websocket speaking to hypercorn; each test sends `response.create` frames as
+Codex 0.169 does (a prewarm with `generate: false`, then real turns) and checks the frames it gets
+back, what the mock received and what the gateway recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import trio
+from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
+
+from cal.formats import API_FORMATS
+from cal.gateway.websocket_frames import PREWARM_NOTE
+
+
+BETA = (b"openai-beta", b"responses_websockets=2026-02-06")
+MOCK_TEXT = "Hello from the cal mock provider. You said: "
+TERMINAL = {"response.completed", "response.failed", "response.incomplete", "error"}
+
+
+def ws_url(harness: Any, path: str = "/v1/responses") -> str:
+    return harness.url.replace("http://", "ws://", 1) + path
+
+
+def frame(text: str | None, **fields: Any) -> str:
+    """A `response.create` frame shaped like Codex's (input items, no top-level instructions)."""
+    body: dict[str, Any] = {
+        "type": "response.create",
+        "model": "mock-model",
+        "stream": True,
+        "input": [],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "store": False,
+        "prompt_cache_key": "sess-1",
+        "client_metadata": {"session_id": "sess-1"},
+    }
+    if text is not None:
+        body["input"] = [
+            {"type": "message", "role": "developer", "content": "be brief"},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]},
+        ]
+    body.update(fields)
+    return json.dumps(body)
+
+
+async def turn(ws: WebSocketConnection, message: str) -> list[dict[str, Any]]:
+    """Send one frame; the events received up to its terminal event."""
+    await ws.send_message(message)
+    events: list[dict[str, Any]] = []
+    while True:
+        event = json.loads(await ws.get_message())
+        events.append(event)
+        if event["type"] in TERMINAL:
+            return events
+
+
+def text_of(events: list[dict[str, Any]]) -> str:
+    return "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+
+
+async def test_prewarm_then_turn_over_responses_endpoint(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness), extra_headers=[BETA]) as ws:
+            warm = await turn(ws, frame(None, generate=False))
+            events = await turn(ws, frame("say hi over the socket"))
+        records = await harness.sink.wait_for(2)
+    assert [e["type"] for e in warm] == ["response.created", "response.completed"]
+    assert warm[1]["response"]["output"] == [] and warm[0]["response"]["id"].startswith("resp_")
+    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+    assert text_of(events) == MOCK_TEXT + "say hi over the socket"
+    prewarm, real = records
+    assert prewarm.method == "WS" and prewarm.notes == [PREWARM_NOTE] and not prewarm.attempts
+    assert real.method == "POST" and real.path == "/v1/responses" and real.status == 200
+    assert real.route == "openai-responses->openai-responses" and real.usage.output_tokens > 0
+    body = json.loads(real.client_body)
+    assert body["stream"] is True and "type" not in body and "generate" not in body
+    assert ("openai-beta", BETA[1].decode()) not in real.client_headers
+    assert [r.method for r in harness.mock.provider.received] == ["POST"]  # no call for prewarm
+
+
+@pytest.mark.parametrize("upstream", API_FORMATS)
+async def test_turn_through_each_upstream_format(harness: Any, upstream: str) -> None:
+    harness.use(harness.endpoint(upstream))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness, "/codex/v1/responses")) as ws:
+            events = await turn(ws, frame(f"via {upstream}"))
+        (record,) = await harness.sink.wait_for(1)
+    assert events[-1]["type"] == "response.completed", events[-1]
+    assert text_of(events) == MOCK_TEXT + f"via {upstream}"
+    assert events[-1]["response"]["usage"]["output_tokens"] > 0
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert record.route == f"openai-responses->{upstream}" and record.source_tag == "codex"
+    assert record.status == 200 and record.error is None
+
+
+async def test_two_turns_chain_previous_response_id(harness: Any) -> None:
+    harness.use(harness.endpoint("anthropic"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            first = await turn(ws, frame("first question"))
+            follow_up = [
+                {"type": "message", "role": "user", "content": "second question"},
+            ]
+            previous = first[-1]["response"]["id"]
+            second = await turn(ws, frame(None, input=follow_up, previous_response_id=previous))
+        records = await harness.sink.wait_for(2)
+    assert text_of(second) == MOCK_TEXT + "second question"
+    body = json.loads(records[1].client_body)
+    assert "previous_response_id" not in body
+    roles = [item.get("role") for item in body["input"]]
+    assert roles == ["developer", "user", "assistant", "user"]  # turn 1 in, turn 1 out, turn 2
+    assert MOCK_TEXT + "first question" in json.dumps(body["input"][2])
+
+
+async def test_unknown_previous_response_id_is_left_to_the_upstream(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            await turn(ws, frame("hello", previous_response_id="resp_elsewhere"))
+        (record,) = await harness.sink.wait_for(1)
+    assert json.loads(record.client_body)["previous_response_id"] == "resp_elsewhere"
+
+
+async def test_upstream_cut_mid_turn_then_next_turn_works(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            broken = await turn(ws, frame("cut me", model="mock-model+cut-after=4"))
+            healthy = await turn(ws, frame("and again"))
+        records = await harness.sink.wait_for(2)
+    assert broken[-1]["type"] in {"response.failed", "error"}, broken[-1]
+    assert records[0].error is not None and records[0].error.kind == "stream_cut"
+    assert healthy[-1]["type"] == "response.completed"
+    assert text_of(healthy) == MOCK_TEXT + "and again"
+
+
+async def test_upstream_error_status_becomes_error_frame(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-chat"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            (error,) = await turn(ws, frame("refuse me", model="mock-model+status=400"))
+            healthy = await turn(ws, frame("then answer"))
+        records = await harness.sink.wait_for(2)
+    assert error["type"] == "error" and error["status"] == 400
+    assert error["error"]["message"] and "x-cal-request-id" in error["error"]["headers"]
+    assert error["error"]["headers"]["x-cal-request-id"] == records[0].request_id
+    assert healthy[-1]["type"] == "response.completed"
+
+
+async def test_invalid_frames_get_error_frames_and_the_socket_stays(harness: Any) -> None:
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            (bad_json,) = await turn(ws, "{not json")
+            (bad_type,) = await turn(ws, json.dumps({"type": "response.cancel"}))
+            events = await turn(ws, frame("still here"))
+    assert bad_json["status"] == 400 and bad_type["status"] == 400
+    assert "response.cancel" in bad_type["error"]["message"]
+    assert events[-1]["type"] == "response.completed"
+
+
+async def test_client_disconnect_mid_turn_cancels_the_upstream(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses"))
+    slow = [(b"x-mock-interval-ms", b"300"), (b"x-mock-chunks", b"40")]
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness), extra_headers=slow) as ws:
+            await ws.send_message(frame("a long answer please"))
+            first = json.loads(await ws.get_message())
+            assert first["type"] == "response.created"
+        started = trio.current_time()
+        (record,) = await harness.sink.wait_for(1)
+    assert trio.current_time() - started < 5  # 40 chunks x 300 ms would take 12 s
+    assert record.error is not None and record.error.kind == "client_disconnected"
+
+
+async def test_upgrade_on_other_paths_is_refused(harness: Any) -> None:
+    with trio.fail_after(10):
+        with pytest.raises(ConnectionRejected) as rejected:
+            async with open_websocket_url(ws_url(harness, "/v1/messages")):
+                pass
+    assert rejected.value.status_code == 404
+    assert b"no WebSocket route" in (rejected.value.body or b"")
+
+
+async def test_permessage_deflate_offer_is_accepted(harness: Any) -> None:
+    """Codex offers permessage-deflate; hypercorn (wsproto) negotiates it, frames still flow."""
+    import httpx
+
+    headers = {
+        "connection": "Upgrade",
+        "upgrade": "websocket",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-extensions": "permessage-deflate; client_max_window_bits",
+    }
+    with trio.fail_after(10):
+        async with httpx.AsyncClient() as client:
+            async with client.stream("GET", harness.url + "/v1/responses", headers=headers) as r:
+                assert r.status_code == 101
+                assert "permessage-deflate" in r.headers["sec-websocket-extensions"]
