@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
 
 from cal.formats import API_FORMATS
 from cal.gateway.websocket_frames import PREWARM_NOTE
-
 
 BETA = (b"openai-beta", b"responses_websockets=2026-02-06")
 MOCK_TEXT = "Hello from the cal mock provider. You said: "
@@ -190,8 +190,6 @@ async def test_upgrade_on_other_paths_is_refused(harness: Any) -> None:
 
 async def test_permessage_deflate_offer_is_accepted(harness: Any) -> None:
     """Codex offers permessage-deflate; hypercorn (wsproto) negotiates it, frames still flow."""
-    import httpx
-
     headers = {
         "connection": "Upgrade",
         "upgrade": "websocket",
@@ -199,8 +197,8 @@ async def test_permessage_deflate_offer_is_accepted(harness: Any) -> None:
         "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
         "sec-websocket-extensions": "permessage-deflate; client_max_window_bits",
     }
+    url = harness.url + "/v1/responses"
     with trio.fail_after(10):
-        async with httpx.AsyncClient() as client:
-            async with client.stream("GET", harness.url + "/v1/responses", headers=headers) as r:
-                assert r.status_code == 101
-                assert "permessage-deflate" in r.headers["sec-websocket-extensions"]
+        async with httpx.AsyncClient() as client, client.stream("GET", url, headers=headers) as r:
+            assert r.status_code == 101
+            assert "permessage-deflate" in r.headers["sec-websocket-extensions"]
