@@ -80,6 +80,7 @@ class _Contents:
         self.signature: str | None = None
 
     def add(self, role: str, part: dict[str, Any]) -> None:
+        """Append a part to the last content of `role` (a new content when the role changes)."""
         if self.signature is not None:
             part["thoughtSignature"], self.signature = self.signature, None
         last = self.contents[-1] if self.contents else None
@@ -89,6 +90,7 @@ class _Contents:
         last["parts"].append(part)
 
     def message(self, msg: Message) -> None:
+        """Render one IR message (tool messages become functionResponse parts)."""
         if msg.role == "tool":
             for part in msg.content:
                 if isinstance(part, ToolResult):
@@ -109,6 +111,7 @@ class _Contents:
         self.signature = None
 
     def part(self, role: str, part: Part) -> None:
+        """Render one IR part of a user or model turn."""
         if isinstance(part, Text):
             self.add(role, {"text": part.text})
         elif isinstance(part, Image | File):
@@ -123,6 +126,7 @@ class _Contents:
             self.ctx.note(f"gemini upstream: dropped a {type(part).__name__} part")
 
     def thinking(self, role: str, block: Thinking) -> None:
+        """Gemini reasoning goes back as a thought part or a signature for the next part."""
         if block.origin != "gemini":
             self.ctx.note("gemini upstream: dropped reasoning produced by another provider")
         elif block.text:
@@ -134,6 +138,7 @@ class _Contents:
             self.signature = block.signature
 
     def call(self, call: ToolCall) -> dict[str, Any]:
+        """A tool call as `functionCall` (flattened name, arguments as an object)."""
         name = upstream_tool_name(
             call.name, call.namespace, call.kind, self.ctx, custom_native=False
         )
@@ -144,6 +149,7 @@ class _Contents:
         return {"name": name, "args": from_raw(args) if args is not None else {}}
 
     def result(self, res: ToolResult) -> dict[str, Any]:
+        """A tool result as `functionResponse` (name from the matching call)."""
         name = res.name or self.names.get(res.call_id, "")
         if not name:
             self.ctx.note("gemini upstream: a tool result names no call; sent with an empty name")
@@ -184,6 +190,7 @@ def _tool_config(choice: ToolChoice, req: Request, ctx: TranslationContext) -> d
     kinds = {t.name: t for t in req.tools}
 
     def flat(name: str) -> str:
+        """The upstream name of a tool named in tool_choice."""
         tool = kinds.get(name)
         if tool is None:
             return name

@@ -141,6 +141,7 @@ class _Reader:
         self.calls = 0
 
     def push(self, role: str, part: Part) -> None:
+        """Append a part to the last message of `role` (a new message when the role changes)."""
         last = self.messages[-1] if self.messages else None
         if last is not None and last.role == role:
             last.content.append(part)
@@ -148,6 +149,7 @@ class _Reader:
             self.messages.append(Message(role=role, content=[part]))  # type: ignore[arg-type]
 
     def content(self, content: Any) -> None:
+        """Read one `Content` (role model → assistant, anything else → user)."""
         if not isinstance(content, dict):
             return
         role = "assistant" if content.get("role") == "model" else "user"
@@ -156,6 +158,7 @@ class _Reader:
                 self.part(role, part)
 
     def part(self, role: str, part: dict[str, Any]) -> None:
+        """Read one part into the message of `role` (function responses into a tool message)."""
         signature = ok_str(part.get("thoughtSignature"))
         if "text" in part and part.get("thought"):
             block = Thinking(text=str(part["text"]), signature=signature, origin=ORIGIN)
@@ -184,6 +187,7 @@ class _Reader:
             self.push(role, Opaque(origin=ORIGIN, kind=kind, data=raw(part)))
 
     def call(self, call: dict[str, Any]) -> ToolCall:
+        """A `functionCall` → IR call (a stable id when Gemini gave none), remembered as pending."""
         name = str(call.get("name", ""))
         call_id = ok_str(call.get("id")) or synth_call_id(f"history:{name}", self.calls)
         self.calls += 1
@@ -192,6 +196,7 @@ class _Reader:
         return ToolCall(id=call_id, name=name, arguments=msgspec.json.encode(obj(args)).decode())
 
     def result(self, resp: dict[str, Any]) -> ToolResult:
+        """A `functionResponse` → IR result paired with its call by id, else by name and order."""
         name = str(resp.get("name", ""))
         call_id = ok_str(resp.get("id"))
         match = next(

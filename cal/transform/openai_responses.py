@@ -119,6 +119,7 @@ def _assistant_items(msg: Message, ctx: TranslationContext) -> list[dict[str, An
     texts: list[dict[str, Any]] = []
 
     def flush() -> None:
+        """Close the pending output_text parts into one assistant message item."""
         if texts:
             items.append({"type": "message", "role": "assistant", "content": list(texts)})
             texts.clear()

@@ -164,6 +164,7 @@ class _History:
         self.tools: list[Tool] = []
 
     def add(self, role: str, part: Part) -> Message:
+        """Append a part; assistant items and tool outputs join the previous turn of their role."""
         last = self.messages[-1] if self.messages else None
         if last is not None and last.role == role and role in ("assistant", "tool"):
             last.content.append(part)
@@ -173,6 +174,7 @@ class _History:
         return msg
 
     def item(self, item: Any) -> None:
+        """Read one input item (unknown types kept as opaque; item_reference refused)."""
         if not isinstance(item, dict):
             self.ctx.note("responses: skipped an input item that is not an object")
             return
@@ -191,6 +193,7 @@ class _History:
             )
 
     def message(self, item: dict[str, Any]) -> None:
+        """A `message` item (assistant parts join the assistant turn; `phase` kept)."""
         role = ok_str(item.get("role", "user"))
         if role not in _MESSAGE_ROLES:
             raise TranslationError(f"unknown message role {role!r}")
@@ -206,9 +209,11 @@ class _History:
         self.messages.append(Message(role=role, content=parts, extras=extras))  # type: ignore[arg-type]
 
     def call(self, item: dict[str, Any]) -> None:
+        """A `function_call` / `custom_tool_call` item."""
         self.add("assistant", parse_call(item))
 
     def output(self, item: dict[str, Any]) -> None:
+        """A `function_call_output` / `custom_tool_call_output` item."""
         output = item.get("output", "")
         self.add(
             "tool",
@@ -221,9 +226,11 @@ class _History:
         )
 
     def reasoning(self, item: dict[str, Any]) -> None:
+        """A `reasoning` item (our sealed envelopes opened)."""
         self.add("assistant", parse_reasoning(item))
 
     def additional_tools(self, item: dict[str, Any]) -> None:
+        """Codex's `additional_tools` item: its tools join the request's tools."""
         self.tools += parse_tools(item.get("tools"), self.ctx)
 
 
