@@ -5,13 +5,19 @@ The mock provider runs in its own process (`cal mock-upstream`), the gateway in 
 interleaved (direct, gateway, direct, …) on a Claude-Code-shaped body built from the capture.
 
 Usage: python tests/bench/bench_passthrough.py [--requests N] [--size-kb 50] [--stream]
-                                                [--json OUT] [--capture on|off]
+                                                [--upstream-format F] [--json OUT] [--capture on|off]
+
+With --upstream-format other than anthropic the gateway translates (an Anthropic client served by
+an endpoint of that format); the direct call stays a native Anthropic call to the same mock, so
+"added" then includes translation. With --stream, time to first byte (the first SSE data line) and
+the gaps between events are measured too.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import os
 import re
 import socket
@@ -63,8 +69,13 @@ def wait_line(process: subprocess.Popen[str], pattern: str, timeout: float = 30.
     raise SystemExit(f"timed out waiting for {pattern!r}")
 
 
-def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> float:
-    """One request; returns seconds from send to the last body byte."""
+class Timing:
+    def __init__(self, total: float, ttfb: float, gaps: list[float]) -> None:
+        self.total, self.ttfb, self.gaps = total, ttfb, gaps
+
+
+def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> Timing:
+    """One request: seconds to the last byte, to the first `data:` line, and between events."""
     started = time.perf_counter()
     conn.request(
         "POST",
@@ -77,11 +88,19 @@ def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> float:
         },
     )
     response = conn.getresponse()
-    response.read()
-    elapsed = time.perf_counter() - started
     if response.status != 200:
-        raise SystemExit(f"{path}: HTTP {response.status}")
-    return elapsed
+        raise SystemExit(f"{path}: HTTP {response.status}: {response.read()[:300]!r}")
+    ttfb = 0.0
+    stamps: list[float] = []
+    if response.getheader("content-type", "").startswith("text/event-stream"):
+        while line := response.readline():
+            if line.startswith(b"data:"):
+                stamps.append(time.perf_counter())
+        ttfb = stamps[0] - started if stamps else 0.0
+    else:
+        response.read()
+    total = time.perf_counter() - started
+    return Timing(total, ttfb, [b - a for a, b in itertools.pairwise(stamps)])
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -95,6 +114,11 @@ def main() -> int:
     parser.add_argument("--size-kb", type=int, default=50)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--capture", choices=["on", "off"], default="on")
+    parser.add_argument(
+        "--upstream-format",
+        choices=["anthropic", "openai-chat", "openai-responses", "gemini"],
+        default="anthropic",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -150,15 +174,18 @@ def main() -> int:
         for _ in range(50):  # warm both paths
             call(direct, "/v1/messages", body)
             call(through, "/v1/messages", body)
-        d_times: list[float] = []
-        g_times: list[float] = []
+        direct_runs: list[Timing] = []
+        gateway_runs: list[Timing] = []
         for _ in range(args.requests):
-            d_times.append(call(direct, "/v1/messages", body))
-            g_times.append(call(through, "/v1/messages", body))
+            direct_runs.append(call(direct, "/v1/messages", body))
+            gateway_runs.append(call(through, "/v1/messages", body))
         ms = 1000.0
+        d_times = [t.total for t in direct_runs]
+        g_times = [t.total for t in gateway_runs]
         pairs = [(g - d) * ms for d, g in zip(d_times, g_times, strict=True)]
-        result = {
-            "scenario": f"pass-through {'stream' if args.stream else 'non-stream'}, one connection",
+        result: dict[str, object] = {
+            "scenario": f"{'stream' if args.stream else 'non-stream'}, anthropic client via "
+            f"{args.upstream_format} endpoint, one connection",
             "body_bytes": len(body),
             "requests_each": args.requests,
             "capture": args.capture,
@@ -170,6 +197,19 @@ def main() -> int:
             "added_p99_ms": (quantile(g_times, 0.99) - quantile(d_times, 0.99)) * ms,
             "paired_added_p50_ms": statistics.median(pairs),
         }
+        if args.stream:
+            d_ttfb = [t.ttfb for t in direct_runs]
+            g_ttfb = [t.ttfb for t in gateway_runs]
+            d_gaps = [g for t in direct_runs for g in t.gaps]
+            g_gaps = [g for t in gateway_runs for g in t.gaps]
+            result.update(
+                direct_ttfb_p50_ms=statistics.median(d_ttfb) * ms,
+                gateway_ttfb_p50_ms=statistics.median(g_ttfb) * ms,
+                added_ttfb_p50_ms=(statistics.median(g_ttfb) - statistics.median(d_ttfb)) * ms,
+                direct_gap_p50_ms=statistics.median(d_gaps) * ms if d_gaps else 0.0,
+                gateway_gap_p50_ms=statistics.median(g_gaps) * ms if g_gaps else 0.0,
+                gateway_gap_p99_ms=quantile(g_gaps, 0.99) * ms if g_gaps else 0.0,
+            )
         for key, value in result.items():
             print(f"{key:22} {value:.3f}" if isinstance(value, float) else f"{key:22} {value}")
         if args.json:
