@@ -1,0 +1,50 @@
+"""Local token estimates: text bytes at a ratio, embedded blobs at a fixed allowance, rounded up."""
+
+from __future__ import annotations
+
+import base64
+
+from cal.usage.estimate import (
+    BLOB_TOKENS,
+    BodyMeasure,
+    estimate_input_tokens,
+    measure_body,
+    tokens_for,
+)
+
+
+def test_plain_text_body() -> None:
+    payload = b'{"messages":[{"role":"user","content":"' + b"y" * 3_557 + b'"}]}'
+    assert len(payload) == 3_600
+    assert measure_body(payload) == BodyMeasure(3_600, 0)
+    assert estimate_input_tokens(payload) == 1_000  # 3,600 / 3.6
+    assert estimate_input_tokens(payload, 0.5) == 1_800
+
+
+def test_rounds_up_and_never_says_zero() -> None:
+    assert estimate_input_tokens(b"") == 1
+    assert estimate_input_tokens(b"{}") == 1
+    assert tokens_for(BodyMeasure(37, 0)) == 11  # 37 / 3.6 = 10.3 -> 11
+
+
+def test_embedded_images_count_as_an_allowance_not_their_bytes() -> None:
+    png = base64.b64encode(bytes(range(256)) * 400)  # ~136 kB of base64
+    anthropic = (
+        b'{"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64",'
+        b'"media_type":"image/png","data":"' + png + b'"}},{"type":"text","text":"what is it"}]}]}'
+    )
+    measure = measure_body(anthropic)
+    assert measure.blobs == 1
+    assert measure.text_bytes == len(anthropic) - len(png)
+    estimate = estimate_input_tokens(anthropic)
+    assert BLOB_TOKENS < estimate < BLOB_TOKENS + 100
+    openai = b'{"input":[{"type":"input_image","image_url":"data:image/png;base64,' + png + b'"}]}'
+    assert measure_body(openai).blobs == 1
+    gemini = b'{"contents":[{"parts":[{"inlineData":{"mimeType":"image/png","data":"' + png
+    gemini += b'"}},{"inlineData":{"mimeType":"image/png","data":"' + png + b'"}}]}]}'
+    assert measure_body(gemini).blobs == 2
+
+
+def test_short_data_fields_are_text() -> None:
+    payload = b'{"data":"c2hvcnQ="}'
+    assert measure_body(payload) == BodyMeasure(len(payload), 0)
