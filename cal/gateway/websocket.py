@@ -7,9 +7,10 @@ a POST stream carries, one JSON text frame each. Turns on one socket are served 
 - A prewarm frame (`generate: false`) is answered here, as the real service does: response.created
   and response.completed with no output, and no upstream call. It is recorded as a request.
 - A real turn becomes a Responses request body (`type` and `generate` dropped, `stream: true`) and is
-  served by the gateway's own HTTP path, in-process, as a synthetic `POST /v1/responses`: endpoint
-  choice, retries, failover, translation, capture and telemetry are those of any HTTP request, and
-  each turn is recorded as its own request.
+  served by the gateway's own HTTP path, in-process, as a synthetic `POST /v1/responses` marked
+  `x-cal-transport: websocket` (kept in the record, never sent upstream): endpoint choice, retries,
+  failover, translation, capture and telemetry are those of any HTTP request, and each turn is
+  recorded as its own request.
 - `previous_response_id` naming a response answered on this socket is expanded into the full input
   (that turn's input, then its output items, then the frame's input), because the HTTP upstream
   behind cal keeps no socket state. Codex sends such incremental frames on later turns.
@@ -50,6 +51,8 @@ _NOT_FORWARDED = frozenset(
     {b"connection", b"upgrade", b"content-length", b"content-type", b"accept"}
 )
 _QUEUED_FRAMES = 16
+TRANSPORT_HEADER = b"x-cal-transport"
+"""Added to a turn's synthetic request, so its record says it came over a WebSocket."""
 
 
 class WebSocketBridge:
@@ -116,6 +119,7 @@ def http_scope(ws_scope: Scope, body: bytes) -> Scope:
         and not (k == b"openai-beta" and b"responses_websockets" in v)
     ]
     headers += [
+        (TRANSPORT_HEADER, b"websocket"),
         (b"content-type", b"application/json"),
         (b"accept", b"text/event-stream"),
         (b"content-length", b"%d" % len(body)),

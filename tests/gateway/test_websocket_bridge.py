@@ -82,6 +82,9 @@ async def test_prewarm_then_turn_over_responses_endpoint(harness: Any) -> None:
     body = json.loads(real.client_body)
     assert body["stream"] is True and "type" not in body and "generate" not in body
     assert ("openai-beta", BETA[1].decode()) not in real.client_headers
+    assert ("x-cal-transport", "websocket") in real.client_headers
+    upstream_names = {name for name, _ in real.attempts[0].request_headers}
+    assert "x-cal-transport" not in upstream_names and "sec-websocket-key" not in upstream_names
     assert [r.method for r in harness.mock.provider.received] == ["POST"]  # no call for prewarm
 
 
