@@ -17,7 +17,6 @@ from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send
 from cal.gateway.headers import decode_headers, header_value, upstream_headers
 from cal.gateway.pipeline import GatewayDeps, endpoint_key, handle_generate, new_exchange
 from cal.gateway.websocket import WebSocketBridge
-from cal.gateway.websocket_frames import TurnRecorder
 from cal.routing.model import Endpoint
 from cal.telemetry.traceparent import new_span_id, new_trace_id, parse_traceparent
 
@@ -31,7 +30,7 @@ class GatewayApp:
 
     def __init__(self, deps: GatewayDeps) -> None:
         self.deps = deps
-        self.websocket = WebSocketBridge(self, TurnRecorder(deps.run_id, deps.sinks))
+        self.websocket = WebSocketBridge(self, deps)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -4,7 +4,10 @@
 frame `{"type":"response.create", …request fields…}` is one turn, answered with the event objects
 a POST stream carries, one JSON text frame each. Turns on one socket are served in order.
 
-- A prewarm frame (`generate: false`) is answered here, as the real service does: response.created
+- When the turn's endpoint speaks openai-responses and its upstream accepts a WebSocket, turns are
+  relayed to an upstream socket instead (cal/gateway/websocket_upstream.py): prewarm included,
+  frames and events unchanged, each turn recorded as a request with method `WS`.
+- Otherwise a prewarm frame (`generate: false`) is answered here, as the real service does: response.created
   and response.completed with no output, and no upstream call. It is recorded as a request.
 - A real turn becomes a Responses request body (`type` and `generate` dropped, `stream: true`) and is
   served by the gateway's own HTTP path, in-process, as a synthetic `POST /v1/responses` marked
@@ -29,9 +32,12 @@ from collections.abc import Awaitable, Callable
 import msgspec
 import trio
 
+from cal.capture.model import ErrorInfo
 from cal.formats.errors import error_body
 from cal.formats.routes import match_route
 from cal.gateway.asgi import Message, RawHeaders, Receive, Scope, Send
+from cal.gateway.headers import decode_headers
+from cal.gateway.pipeline import GatewayDeps
 from cal.gateway.websocket_frames import (
     FrameError,
     SessionState,
@@ -41,7 +47,17 @@ from cal.gateway.websocket_frames import (
     http_error_frame,
     parse_frame,
     prewarm_events,
+    ws_exchange,
 )
+from cal.gateway.websocket_upstream import (
+    RelayedTurn,
+    TurnFailed,
+    UpstreamLink,
+    UpstreamSockets,
+    socket_url,
+    upgrade_headers,
+)
+from cal.routing.model import Endpoint
 from cal.sse import SSEDecoder, SSEError
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -58,9 +74,10 @@ TRANSPORT_HEADER = b"x-cal-transport"
 class WebSocketBridge:
     """Serves Responses WebSocket sessions through the gateway's own HTTP app."""
 
-    def __init__(self, http_app: ASGIApp, recorder: TurnRecorder) -> None:
-        self.http_app = http_app
-        self.recorder = recorder
+    def __init__(self, http_app: ASGIApp, deps: GatewayDeps) -> None:
+        self.http_app, self.deps = http_app, deps
+        self.recorder = TurnRecorder(deps.run_id, deps.sinks)
+        self.upstreams = UpstreamSockets()
 
     async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One WebSocket connection, from the upgrade to the close."""
@@ -71,15 +88,18 @@ class WebSocketBridge:
             await _deny(scope, send, f"no WebSocket route for {scope['path']}")
             return
         await send({"type": "websocket.accept"})
-        session = _Session(self, scope, send)
         frames_in, frames_out = trio.open_memory_channel[bytes](_QUEUED_FRAMES)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_read_frames, receive, frames_in, session.gone)
-            async with frames_out:
-                async for data in frames_out:
-                    await session.turn(data)
-                    if session.gone.is_set():
-                        break
+            session = _Session(self, scope, send, nursery)
+            nursery.start_soon(_read_frames, receive, frames_in, session)
+            try:
+                async with frames_out:
+                    async for data in frames_out:
+                        await session.turn(data)
+                        if session.gone.is_set():
+                            break
+            finally:
+                await session.close_link()
             nursery.cancel_scope.cancel()
 
 
@@ -95,14 +115,14 @@ async def _deny(scope: Scope, send: Send, message: str) -> None:
 
 
 async def _read_frames(
-    receive: Receive, frames: trio.MemorySendChannel[bytes], gone: trio.Event
+    receive: Receive, frames: trio.MemorySendChannel[bytes], session: _Session
 ) -> None:
-    """Client frames into `frames` until the client goes; then `gone` is set."""
+    """Client frames into `frames` until the client goes; then the session learns it."""
     async with frames:
         while True:
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                gone.set()
+                session.client_left()
                 return
             if message["type"] == "websocket.receive":
                 data = message.get("bytes") or (message.get("text") or "").encode()
@@ -144,10 +164,20 @@ def http_scope(ws_scope: Scope, body: bytes) -> Scope:
 class _Session:
     """One client socket: its upgrade request, its state across turns, its way out."""
 
-    def __init__(self, bridge: WebSocketBridge, scope: Scope, send: Send) -> None:
-        self.bridge, self.scope, self._send = bridge, scope, send
+    def __init__(
+        self, bridge: WebSocketBridge, scope: Scope, send: Send, nursery: trio.Nursery
+    ) -> None:
+        self.bridge, self.scope, self._send, self._nursery = bridge, scope, send, nursery
         self.gone = trio.Event()
         self.state = SessionState()
+        self._link: UpstreamLink | None = None
+        self._relay_scope: trio.CancelScope | None = None
+
+    def client_left(self) -> None:
+        """The client closed the socket: stop a relayed turn; an HTTP turn sees a disconnect."""
+        self.gone.set()
+        if self._relay_scope is not None:
+            self._relay_scope.cancel()
 
     async def send_text(self, data: bytes) -> None:
         """One text frame; trio.ClosedResourceError once the client has gone."""
@@ -173,10 +203,81 @@ class _Session:
         except FrameError as exc:
             await self.send_quietly(error_frame(400, "invalid_request_error", str(exc)))
             return
+        endpoint = self._upstream_endpoint(frame)
+        if endpoint is not None and await self._relay(endpoint, frame):
+            return
         if frame.generate:
             await self._generate(frame)
         else:
             await self._prewarm(frame)
+
+    def _upstream_endpoint(self, frame: TurnFrame) -> Endpoint | None:
+        """The active endpoint, when its upstream may take this turn over a WebSocket."""
+        names = {name for name, _ in self.scope["headers"]}
+        if b"x-cal-endpoint" in names or (frame.model or "").startswith("@"):
+            return None  # pinned: the HTTP path resolves pins
+        endpoint = self.bridge.deps.registry.snapshot.choose()
+        if endpoint is None or not self.bridge.upstreams.worth_trying(endpoint):
+            return None
+        return endpoint
+
+    async def _open_link(self, endpoint: Endpoint) -> UpstreamLink | None:
+        link = self._link
+        if link is not None and link.endpoint == endpoint:
+            return link
+        await self.close_link()
+        headers = upgrade_headers(decode_headers(self.scope["headers"]), endpoint)
+        link = UpstreamLink(endpoint, socket_url(endpoint), headers)
+        bridge = self.bridge
+        if not await self._nursery.start(link.run, bridge.upstreams, bridge.deps.settings):
+            return None
+        self._link = link
+        return link
+
+    async def close_link(self) -> None:
+        if self._link is not None:
+            link, self._link = self._link, None
+            await link.close()
+
+    async def _relay(self, endpoint: Endpoint, frame: TurnFrame) -> bool:
+        """The turn on an upstream socket; False when none could be opened (HTTP instead)."""
+        link = await self._open_link(endpoint)
+        if link is None:
+            return False
+        model = endpoint.map_model(frame.model)
+        as_sent = not frame.expanded or self.state.last_via is link
+        data = frame.upstream_frame(model, as_sent=as_sent)
+        turn = RelayedTurn(link, ws_exchange(self.scope, frame, self.bridge.recorder.run_id), data)
+        seen = _Seen()
+        error = await self._run_relay(turn, seen)
+        if error is not None:
+            await self.close_link()
+        turn.finish(error)
+        self.bridge.recorder.submit(turn.exchange)
+        if error is None and seen.response_id is not None:
+            self.state.remember(frame, seen.response_id, seen.items, via=link)
+        return True
+
+    async def _run_relay(self, turn: RelayedTurn, seen: _Seen) -> ErrorInfo | None:
+        settings = self.bridge.deps.settings
+        with trio.CancelScope() as scope:
+            self._relay_scope = scope
+            try:
+                await turn.send()
+                while not seen.terminal:
+                    data = await turn.next_event(settings)
+                    seen.observe(data)
+                    await self.send_text(data)
+            except TurnFailed as failed:
+                await self.send_quietly(error_frame(failed.status, "server_error", failed.message))
+                return ErrorInfo(failed.kind, failed.message)
+            except trio.ClosedResourceError:
+                pass
+            finally:
+                self._relay_scope = None
+        if self.gone.is_set():
+            return ErrorInfo("client_disconnected", "the client disconnected")
+        return None
 
     async def _prewarm(self, frame: TurnFrame) -> None:
         response_id = "resp_" + secrets.token_hex(12)
@@ -207,6 +308,27 @@ class _EventView(msgspec.Struct):
 _decode_event = msgspec.json.Decoder(_EventView).decode
 
 
+class _Seen:
+    """What passed in a turn's events that a later frame's `previous_response_id` refers to."""
+
+    def __init__(self) -> None:
+        self.terminal = False
+        self.response_id: str | None = None
+        self.items: list[msgspec.Raw] = []
+
+    def observe(self, data: bytes) -> None:
+        try:
+            event = _decode_event(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return
+        if event.type in _TERMINAL:
+            self.terminal = True
+        if event.response is not None and event.response.id:
+            self.response_id = event.response.id
+        if event.type == "response.output_item.done" and len(event.item):
+            self.items.append(event.item)
+
+
 class _HttpTurn:
     """One turn as a synthetic HTTP request: its receive and send, and what went through them."""
 
@@ -217,9 +339,7 @@ class _HttpTurn:
         self._headers: RawHeaders = []
         self._error_body = bytearray()
         self._decoder = SSEDecoder()
-        self._terminal = False
-        self._response_id: str | None = None
-        self._items: list[msgspec.Raw] = []
+        self._seen = _Seen()
 
     async def receive(self) -> Message:
         if not self._body_given:
@@ -245,21 +365,8 @@ class _HttpTurn:
             return  # the gateway's own stream; it ends with an error event of its own
         for event in events:
             if event.data and event.data != b"[DONE]":
-                self._observe(event.data)
+                self._seen.observe(event.data)
                 await self._session.send_text(event.data)
-
-    def _observe(self, data: bytes) -> None:
-        """Keep what a later frame's `previous_response_id` may refer to."""
-        try:
-            event = _decode_event(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return
-        if event.type in _TERMINAL:
-            self._terminal = True
-        if event.response is not None and event.response.id:
-            self._response_id = event.response.id
-        if event.type == "response.output_item.done" and len(event.item):
-            self._items.append(event.item)
 
     async def finish(self) -> None:
         """After the synthetic request: an error frame where one is due, or the new state."""
@@ -269,8 +376,8 @@ class _HttpTurn:
             body = bytes(self._error_body)
             status = self._status or 502
             await self._session.send_quietly(http_error_frame(status, self._headers, body))
-        elif not self._terminal:
+        elif not self._seen.terminal:
             message = "the upstream stream ended before response.completed"
             await self._session.send_quietly(error_frame(502, "server_error", message))
-        elif self._response_id is not None:
-            self._session.state.remember(self._frame, self._response_id, self._items)
+        elif self._seen.response_id is not None:
+            self._session.state.remember(self._frame, self._seen.response_id, self._seen.items)

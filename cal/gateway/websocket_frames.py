@@ -40,6 +40,27 @@ class TurnFrame(msgspec.Struct):
     generate: bool
     input_items: list[msgspec.Raw]
     """The turn's whole input, after `previous_response_id` expansion."""
+    fields: dict[str, msgspec.Raw]
+    """The request fields after expansion, without `type`, `generate` and `stream`."""
+    expanded: bool
+    """Whether `previous_response_id` was replaced by the input it stands for."""
+
+    def upstream_frame(self, model: str | None, *, as_sent: bool) -> bytes:
+        """The frame for an upstream WebSocket, with `model` (the endpoint's name for it).
+
+        `as_sent`: the client's frame (its `previous_response_id`, if any, is the upstream's);
+        otherwise the expanded request, for an upstream that does not know the previous response.
+        """
+        fields: dict[str, msgspec.Raw] = {"type": msgspec.Raw(b'"response.create"')}
+        if as_sent:
+            fields.update(msgspec.json.decode(self.raw, type=dict[str, msgspec.Raw]))
+        else:
+            fields.update(self.fields)
+        if model is not None:
+            fields["model"] = msgspec.Raw(msgspec.json.encode(model))
+        if not self.generate:
+            fields["generate"] = msgspec.Raw(b"false")
+        return msgspec.json.encode(fields)
 
 
 class SessionState:
@@ -49,9 +70,17 @@ class SessionState:
         self.last_id: str | None = None
         self.last_input: list[msgspec.Raw] = []
         self.last_output: list[msgspec.Raw] = []
+        self.last_via: object | None = None
+        """The upstream socket that answered the last turn (it knows `last_id`), if any."""
 
-    def remember(self, frame: TurnFrame, response_id: str, output: list[msgspec.Raw]) -> None:
-        self.last_id = response_id
+    def remember(
+        self,
+        frame: TurnFrame,
+        response_id: str,
+        output: list[msgspec.Raw],
+        via: object | None = None,
+    ) -> None:
+        self.last_id, self.last_via = response_id, via
         self.last_input, self.last_output = frame.input_items, output
 
 
@@ -88,19 +117,22 @@ def parse_frame(data: bytes, state: SessionState) -> TurnFrame:
     if view.type != "response.create":
         raise FrameError(f"unsupported frame type {view.type!r}: expected 'response.create'")
     previous = view.previous_response_id
-    if previous is not None and previous == state.last_id:
+    expanded = previous is not None and previous == state.last_id
+    if expanded:
         items = [*state.last_input, *state.last_output, *items]
         fields.pop("previous_response_id")
         fields["input"] = msgspec.Raw(msgspec.json.encode(items))
-    for key in _DROPPED_KEYS:
+    for key in (*_DROPPED_KEYS, "stream"):
         fields.pop(key, None)
-    fields["stream"] = msgspec.Raw(b"true")
+    body = msgspec.json.encode({**fields, "stream": msgspec.Raw(b"true")})
     return TurnFrame(
         raw=data,
-        body=msgspec.json.encode(fields),
+        body=body,
         model=view.model,
         generate=view.generate is not False,
         input_items=items,
+        fields=fields,
+        expanded=expanded,
     )
 
 
@@ -181,44 +213,58 @@ def http_error_frame(status: int, headers: RawHeaders, body: bytes) -> bytes:
     )
 
 
+class _TypeView(msgspec.Struct):
+    type: str = "message"
+
+
 def as_sse(frame: bytes) -> bytes:
     """A frame as the SSE event a POST stream would have carried (how records keep events)."""
-    kind = msgspec.json.decode(frame, type=dict[str, msgspec.Raw]).get("type")
-    name = msgspec.json.decode(kind, type=str) if kind is not None else "message"
-    return b"event: " + name.encode() + b"\ndata: " + frame + b"\n\n"
+    try:
+        name = msgspec.json.decode(frame, type=_TypeView).type
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        name = "message"
+    data = b"\ndata: ".join(frame.splitlines()) or b""
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def ws_exchange(scope: Scope, frame: TurnFrame, run_id: str) -> Exchange:
+    """The record of a turn the bridge serves itself (method `WS`, the frame as the body)."""
+    headers = decode_headers(scope["headers"])
+    client_name, session_id = identify_client(headers)
+    tag = scope["path"].rstrip("/").removesuffix("/v1/responses").strip("/") or None
+    return Exchange(
+        request_id="req_" + secrets.token_hex(12),
+        trace_id=new_trace_id(),
+        span_id=new_span_id(),
+        run_id=run_id,
+        started_at=time.time(),
+        method="WS",
+        path=scope["path"],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        client_format="openai-responses",
+        client_headers=headers,
+        client_body=frame.raw,
+        source_tag=tag,
+        client_name=client_name,
+        session_id=session_id,
+        stream=True,
+        model=frame.model,
+    )
 
 
 class TurnRecorder:
-    """Records what the bridge answers itself (prewarms) to the runtime's sinks."""
+    """Hands the records of the turns the bridge serves itself to the runtime's sinks."""
 
     def __init__(self, run_id: str, sinks: list[ExchangeSink]) -> None:
-        self._run_id, self._sinks = run_id, sinks
+        self.run_id, self._sinks = run_id, sinks
 
-    def record_prewarm(self, scope: Scope, frame: TurnFrame, events: list[bytes]) -> None:
-        headers = decode_headers(scope["headers"])
-        client_name, session_id = identify_client(headers)
-        route_tag = scope["path"].rstrip("/").removesuffix("/v1/responses").strip("/") or None
-        exchange = Exchange(
-            request_id="req_" + secrets.token_hex(12),
-            trace_id=new_trace_id(),
-            span_id=new_span_id(),
-            run_id=self._run_id,
-            started_at=time.time(),
-            method="WS",
-            path=scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            client_format="openai-responses",
-            client_headers=headers,
-            client_body=frame.raw,
-            source_tag=route_tag,
-            client_name=client_name,
-            session_id=session_id,
-            stream=True,
-            model=frame.model,
-            status=200,
-            client_events=[StreamEvent(0.0, as_sse(e)) for e in events],
-            notes=[PREWARM_NOTE],
-            duration_ms=0.0,
-        )
+    def submit(self, exchange: Exchange) -> None:
         for sink in self._sinks:
             sink.submit_nowait(exchange)
+
+    def record_prewarm(self, scope: Scope, frame: TurnFrame, events: list[bytes]) -> None:
+        exchange = ws_exchange(scope, frame, self.run_id)
+        exchange.status, exchange.duration_ms = 200, 0.0
+        exchange.client_events = [StreamEvent(0.0, as_sse(e)) for e in events]
+        exchange.notes.append(PREWARM_NOTE)
+        self.submit(exchange)

@@ -17,6 +17,9 @@ from trio_websocket import ConnectionRejected, WebSocketConnection, open_websock
 
 from cal.formats import API_FORMATS
 from cal.gateway.websocket_frames import PREWARM_NOTE
+from cal.gateway.websocket_upstream import RELAYED_NOTE
+from cal.routing.model import Endpoint
+from cal.serve import serve_asgi
 
 BETA = (b"openai-beta", b"responses_websockets=2026-02-06")
 MOCK_TEXT = "Hello from the cal mock provider. You said: "
@@ -64,18 +67,89 @@ def text_of(events: list[dict[str, Any]]) -> str:
     return "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
 
 
-async def test_prewarm_then_turn_over_responses_endpoint(harness: Any) -> None:
-    harness.use(harness.endpoint("openai-responses"))
+class NoWebSocket:
+    """The mock provider behind an ASGI wrapper that refuses every WebSocket upgrade with 404."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.upgrades = inner, 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            await self.inner(scope, receive, send)
+            return
+        self.upgrades += 1
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"no websockets here"})
+
+
+@pytest.fixture
+async def http_only(nursery: trio.Nursery, harness: Any) -> tuple[NoWebSocket, str]:
+    """An openai-responses upstream that speaks HTTP only; (its app, its base URL)."""
+    app = NoWebSocket(harness.mock.provider)
+    stop = trio.Event()
+    host, port = await nursery.start(serve_asgi, app, "127.0.0.1", 0, stop)
+    yield app, f"http://{host}:{port}/v1"
+    stop.set()
+
+
+async def test_prewarm_and_turn_relayed_to_upstream_websocket(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses", model_map={"*": "upstream-model"}))
     with trio.fail_after(15):
         async with open_websocket_url(ws_url(harness), extra_headers=[BETA]) as ws:
             warm = await turn(ws, frame(None, generate=False))
             events = await turn(ws, frame("say hi over the socket"))
         records = await harness.sink.wait_for(2)
     assert [e["type"] for e in warm] == ["response.created", "response.completed"]
-    assert warm[1]["response"]["output"] == [] and warm[0]["response"]["id"].startswith("resp_")
-    assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+    assert events[-1]["type"] == "response.completed"
     assert text_of(events) == MOCK_TEXT + "say hi over the socket"
+    received = harness.mock.provider.received
+    assert [r.method for r in received] == ["GET", "WS", "WS"]  # one upgrade, both frames
+    upgrade_headers = dict(received[0].headers)
+    assert upgrade_headers.get("openai-beta") == BETA[1].decode()
+    assert json.loads(received[2].body)["model"] == "upstream-model"
     prewarm, real = records
+    assert all(r.method == "WS" and r.endpoint == "mock-openai-responses" for r in records)
+    assert prewarm.attempts[0].url.startswith("ws://") and RELAYED_NOTE in real.notes[0]
+    assert real.status == 200 and real.error is None and real.usage.output_tokens > 0
+    assert real.route == "openai-responses->openai-responses" and real.ttfb_ms is not None
+    assert len(real.client_events) == len(events)
+
+
+async def test_upstream_socket_keeps_its_own_response_chain(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            first = await turn(ws, frame("first question"))
+            previous = first[-1]["response"]["id"]
+            follow_up = [{"type": "message", "role": "user", "content": "second question"}]
+            await turn(ws, frame(None, input=follow_up, previous_response_id=previous))
+    sent = json.loads(harness.mock.provider.received[-1].body)
+    assert sent["previous_response_id"] == previous and sent["input"] == follow_up
+
+
+async def test_prewarm_then_turn_over_http_when_upstream_refuses_upgrades(
+    harness: Any, http_only: tuple[NoWebSocket, str]
+) -> None:
+    app, base = http_only
+    harness.use(Endpoint(name="http-only", url=base, format="openai-responses"))
+    with trio.fail_after(15):
+        for n in (1, 2):  # the refusal is remembered: the second session does not try again
+            async with open_websocket_url(ws_url(harness), extra_headers=[BETA]) as ws:
+                warm = await turn(ws, frame(None, generate=False))
+                events = await turn(ws, frame(f"say hi over http {n}"))
+            assert [e["type"] for e in warm] == ["response.created", "response.completed"]
+            assert warm[1]["response"]["output"] == [] and warm[0]["response"]["id"].startswith(
+                "resp_"
+            )
+            assert (
+                events[0]["type"] == "response.created"
+                and events[-1]["type"] == "response.completed"
+            )
+            assert text_of(events) == MOCK_TEXT + f"say hi over http {n}"
+        records = await harness.sink.wait_for(4)
+    assert app.upgrades == 1
+    prewarm, real = records[:2]
     assert prewarm.method == "WS" and prewarm.notes == [PREWARM_NOTE] and not prewarm.attempts
     assert real.method == "POST" and real.path == "/v1/responses" and real.status == 200
     assert real.route == "openai-responses->openai-responses" and real.usage.output_tokens > 0
@@ -85,7 +159,7 @@ async def test_prewarm_then_turn_over_responses_endpoint(harness: Any) -> None:
     assert ("x-cal-transport", "websocket") in real.client_headers
     upstream_names = {name for name, _ in real.attempts[0].request_headers}
     assert "x-cal-transport" not in upstream_names and "sec-websocket-key" not in upstream_names
-    assert [r.method for r in harness.mock.provider.received] == ["POST"]  # no call for prewarm
+    assert [r.method for r in harness.mock.provider.received] == ["POST", "POST"]  # no prewarm call
 
 
 @pytest.mark.parametrize("upstream", API_FORMATS)
@@ -100,6 +174,7 @@ async def test_turn_through_each_upstream_format(harness: Any, upstream: str) ->
     assert events[-1]["response"]["usage"]["output_tokens"] > 0
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert record.route == f"openai-responses->{upstream}" and record.source_tag == "codex"
+    assert record.method == ("WS" if upstream == "openai-responses" else "POST")
     assert record.status == 200 and record.error is None
 
 
@@ -131,15 +206,17 @@ async def test_unknown_previous_response_id_is_left_to_the_upstream(harness: Any
     assert json.loads(record.client_body)["previous_response_id"] == "resp_elsewhere"
 
 
-async def test_upstream_cut_mid_turn_then_next_turn_works(harness: Any) -> None:
-    harness.use(harness.endpoint("openai-responses"))
+@pytest.mark.parametrize("upstream", ["openai-responses", "openai-chat"])
+async def test_upstream_cut_mid_turn_then_next_turn_works(harness: Any, upstream: str) -> None:
+    harness.use(harness.endpoint(upstream))
     with trio.fail_after(15):
         async with open_websocket_url(ws_url(harness)) as ws:
             broken = await turn(ws, frame("cut me", model="mock-model+cut-after=4"))
             healthy = await turn(ws, frame("and again"))
         records = await harness.sink.wait_for(2)
     assert broken[-1]["type"] in {"response.failed", "error"}, broken[-1]
-    assert records[0].error is not None and records[0].error.kind == "stream_cut"
+    if upstream == "openai-responses":
+        assert records[0].error is not None and records[0].error.kind == "stream_cut"
     assert healthy[-1]["type"] == "response.completed"
     assert text_of(healthy) == MOCK_TEXT + "and again"
 
@@ -168,18 +245,18 @@ async def test_invalid_frames_get_error_frames_and_the_socket_stays(harness: Any
     assert events[-1]["type"] == "response.completed"
 
 
-async def test_client_disconnect_mid_turn_cancels_the_upstream(harness: Any) -> None:
-    harness.use(harness.endpoint("openai-responses"))
-    slow = [(b"x-mock-interval-ms", b"300"), (b"x-mock-chunks", b"40")]
+@pytest.mark.parametrize("upstream", ["openai-responses", "gemini"])
+async def test_client_disconnect_mid_turn_cancels_the_upstream(harness: Any, upstream: str) -> None:
+    harness.use(harness.endpoint(upstream))
     with trio.fail_after(15):
-        async with open_websocket_url(ws_url(harness), extra_headers=slow) as ws:
-            await ws.send_message(frame("a long answer please"))
-            first = json.loads(await ws.get_message())
-            assert first["type"] == "response.created"
+        async with open_websocket_url(ws_url(harness)) as ws:
+            await ws.send_message(frame("never answered in time", model="mock-model+delay-ms=4000"))
+            await trio.sleep(0.5)
         started = trio.current_time()
         (record,) = await harness.sink.wait_for(1)
-    assert trio.current_time() - started < 5  # 40 chunks x 300 ms would take 12 s
+    assert trio.current_time() - started < 3  # the upstream would answer after 4 s
     assert record.error is not None and record.error.kind == "client_disconnected"
+    assert record.method == ("WS" if upstream == "openai-responses" else "POST")
 
 
 async def test_upgrade_on_other_paths_is_refused(harness: Any) -> None:
