@@ -5,6 +5,7 @@ from __future__ import annotations
 from cal.capture.model import Exchange
 from cal.capture.prompts import Prompt
 from cal.capture.redact import redact_text
+from cal.store.ledger import exchange_cost
 from cal.store.requests import PROMPT_SEARCH_CAP, RequestRow
 
 
@@ -54,7 +55,7 @@ def request_row(
         cache_write_tokens=usage.cache_write_tokens,
         reasoning_tokens=usage.reasoning_tokens,
         usage_source=usage.source,
-        cost_usd=None,
+        cost_usd=exchange_cost(exchange),
         error_kind=error.kind if error else None,
         error_message=message,
         prompt_roles=",".join(roles),

@@ -48,12 +48,23 @@ def _attach_sinks(runtime: Runtime) -> None:
         runtime.sink_services.append(writer)
     runtime.sinks.append(telemetry)
     runtime.sink_services.append(telemetry)
+    _attach_ledger(runtime)
     runtime.metrics = telemetry.metrics_payload
     if telemetry.enabled:
         handler = telemetry.log_handler()
         root = logging.getLogger()
         root.addHandler(handler)
         runtime.closers.append(lambda: root.removeHandler(handler))
+
+
+def _attach_ledger(runtime: Runtime) -> None:
+    """The usage ledger: totals per day, endpoint, model and source tag (status: sinks.ledger)."""
+    from cal.store.ledger_service import UsageLedger
+
+    settings = runtime.settings
+    ledger = UsageLedger(settings.db_path, grace_s=settings.shutdown_grace_s)
+    runtime.sinks.append(ledger)
+    runtime.sink_services.append(ledger)
 
 
 class _CountingDrops:

@@ -49,6 +49,8 @@ class LedgerStatistics(msgspec.Struct, frozen=True):
     queued: int
     failed: int
     last_error: str | None
+    today: dict[str, object]
+    """Today's totals (`UsageLedger.today()`)."""
 
 
 class UsageLedger:
@@ -117,6 +119,7 @@ class UsageLedger:
             queued=self._receive.statistics().current_buffer_used,
             failed=self._failed,
             last_error=self._last_error,
+            today=self.today(),
         )
 
     def today(self) -> dict[str, object]:

@@ -161,3 +161,14 @@ def test_to_dict_gives_dollars() -> None:
     out = totals.to_dict()
     assert out["cost_usd"] == pytest.approx(1.234567891)
     assert out["requests"] == 2
+
+
+def test_the_request_index_row_carries_the_cost() -> None:
+    from cal.capture.rows import request_row
+
+    row = request_row(exchange(), [], bundle_path=None, bundle_bytes=0, secrets=False)
+    assert row.cost_usd == pytest.approx(0.0315)
+    unknown = exchange(model="gpt-6.1-sol")
+    assert (
+        request_row(unknown, [], bundle_path=None, bundle_bytes=0, secrets=False).cost_usd is None
+    )
