@@ -54,6 +54,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     first_byte_timeout_s: float = 300.0
     idle_timeout_s: float = 300.0
     total_timeout_s: float = 3600.0
+    retry_max_attempts: int = 6
+    """Upstream attempts per request in all, across endpoints and keys (docs/routing.md)."""
+    retry_per_endpoint: int = 3
+    retry_backoff_s: float = 0.5
+    retry_backoff_max_s: float = 8.0
+    retry_max_wait_s: float = 20.0
+    """Longest Retry-After cal waits out itself; longer ones fail over or reach the client."""
+    retry_budget_s: float = 120.0
+    retry_default_cooldown_s: float = 30.0
     shutdown_grace_s: float = 5.0
     otel_enabled: bool = False
     otlp_endpoint: str = ""
@@ -117,6 +126,13 @@ _ENV_FIELDS: dict[str, str] = {
     "IDLE_TIMEOUT_S": "idle_timeout_s",
     "TOTAL_TIMEOUT_S": "total_timeout_s",
     "SHUTDOWN_GRACE_S": "shutdown_grace_s",
+    "RETRY_MAX_ATTEMPTS": "retry_max_attempts",
+    "RETRY_PER_ENDPOINT": "retry_per_endpoint",
+    "RETRY_BACKOFF_S": "retry_backoff_s",
+    "RETRY_BACKOFF_MAX_S": "retry_backoff_max_s",
+    "RETRY_MAX_WAIT_S": "retry_max_wait_s",
+    "RETRY_BUDGET_S": "retry_budget_s",
+    "RETRY_DEFAULT_COOLDOWN_S": "retry_default_cooldown_s",
     "OTEL_ENABLED": "otel_enabled",
     "OBS_OTEL_PROMPT_PREVIEW_BYTES": "otel_prompt_preview_bytes",
     "LOG_LEVEL": "log_level",

@@ -73,11 +73,20 @@ def add(
     *,
     url: str,
     format: ApiFormat,
-    api_key: Annotated[str | None, Parameter(allow_leading_hyphen=True, metavar="KEY")] = None,
+    api_key: Annotated[
+        list[str] | None,
+        Parameter(
+            allow_leading_hyphen=True, consume_multiple=False, negative_iterable=(), metavar="KEY"
+        ),
+    ] = None,
     api_key_env: Annotated[str | None, Parameter(metavar="VAR")] = None,
     model_map: ModelMap = None,
     priority: int = 100,
     disabled: Annotated[bool, Parameter(negative=())] = False,
+    connect_timeout: Annotated[float | None, Parameter(metavar="S")] = None,
+    first_byte_timeout: Annotated[float | None, Parameter(metavar="S")] = None,
+    idle_timeout: Annotated[float | None, Parameter(metavar="S")] = None,
+    total_timeout: Annotated[float | None, Parameter(metavar="S")] = None,
     data_dir: DataDir = None,
 ) -> int:
     """Add an endpoint.
@@ -87,22 +96,34 @@ def add(
         url: The provider's base URL as its SDK takes it (e.g. https://api.openai.com/v1).
         format: The API the endpoint speaks.
         api_key: The key to send upstream, stored encrypted ('-' reads it from stdin).
+            Repeat it for a credential pool: the gateway uses the least recently used healthy
+            key, cools a key down on 429 and takes it out on 401/403 (docs/routing.md).
             Without a key, the client's own credential is forwarded.
         api_key_env: Name of an environment variable that holds the key (read at use time).
         model_map: FROM=TO: send model TO when a client asks for FROM ('*' matches any). Repeatable.
         priority: Lower numbers are tried first.
         disabled: Add it disabled.
+        connect_timeout: Seconds to connect (default: the setting connect_timeout_s).
+        first_byte_timeout: Seconds until the upstream starts answering (first_byte_timeout_s).
+        idle_timeout: Longest silence between stream events, in seconds (idle_timeout_s).
+        total_timeout: Longest whole attempt, in seconds (total_timeout_s).
         data_dir: Where the database lives (default: the platform's data dir).
     """
 
     def action(store: Store) -> int:
-        if api_key is not None and api_key_env is not None:
+        if api_key and api_key_env is not None:
             raise CommandError("give --api-key or --api-key-env, not both")
+        keys = [_read_key(k) or "" for k in api_key or []]
         endpoint = Endpoint(
             name=name,
             url=url,
             format=format,
-            api_key=_read_key(api_key),
+            api_key=keys[0] if keys else None,
+            extra_api_keys=tuple(keys[1:]),
+            connect_timeout_s=connect_timeout,
+            first_byte_timeout_s=first_byte_timeout,
+            idle_timeout_s=idle_timeout,
+            total_timeout_s=total_timeout,
             api_key_env=api_key_env,
             model_map=parse_model_map(model_map),
             priority=priority,
@@ -116,6 +137,8 @@ def add(
 
 
 def _key_note(endpoint: Endpoint) -> str:
+    if endpoint.extra_api_keys:
+        return f"{len(endpoint.api_keys)} keys stored encrypted"
     if endpoint.api_key:
         return "key stored encrypted"
     if endpoint.api_key_env:
@@ -126,7 +149,8 @@ def _key_note(endpoint: Endpoint) -> str:
 def key_display(endpoint: Endpoint) -> str:
     """The key as `list` shows it: masked, `$VAR` (noting when unset), or `-`."""
     if endpoint.api_key:
-        return mask_key(endpoint.api_key) or "-"
+        more = f" (+{len(endpoint.extra_api_keys)} more)" if endpoint.extra_api_keys else ""
+        return (mask_key(endpoint.api_key) or "-") + more
     if endpoint.api_key_env:
         unset = "" if secret_from_env(endpoint.api_key_env) else " (not set)"
         return f"${endpoint.api_key_env}{unset}"
@@ -136,20 +160,27 @@ def key_display(endpoint: Endpoint) -> str:
 def endpoint_rows(endpoints: list[Endpoint], active: str | None) -> list[dict[str, Any]]:
     """What `list --json` prints: no key is ever shown whole."""
     serving = choose_endpoint(endpoints, active)
-    return [
-        {
-            "name": e.name,
-            "format": e.format,
-            "url": e.url,
-            "priority": e.priority,
-            "enabled": e.enabled,
-            "active": serving is not None and e.name == serving.name,
-            "api_key": mask_key(e.api_key),
-            "api_key_env": e.api_key_env,
-            "model_map": dict(e.model_map),
-        }
-        for e in endpoints
-    ]
+    return [_row(e, serving) for e in endpoints]
+
+
+def _row(e: Endpoint, serving: Endpoint | None) -> dict[str, Any]:
+    """One endpoint as `list --json` shows it (pool keys and timeouts only when set)."""
+    row: dict[str, Any] = {
+        "name": e.name,
+        "format": e.format,
+        "url": e.url,
+        "priority": e.priority,
+        "enabled": e.enabled,
+        "active": serving is not None and e.name == serving.name,
+        "api_key": mask_key(e.api_key),
+        "api_key_env": e.api_key_env,
+        "model_map": dict(e.model_map),
+    }
+    if e.extra_api_keys:
+        row["api_keys"] = [mask_key(k) for k in e.api_keys]
+    if e.timeouts():
+        row["timeouts"] = e.timeouts()
+    return row
 
 
 def format_table(endpoints: list[Endpoint], active: str | None) -> str:

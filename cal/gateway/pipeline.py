@@ -7,35 +7,28 @@ runtime's sinks, whatever happened in between.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 
 import msgspec
 import trio
 
-from cal.capture.model import Attempt, ErrorInfo, Exchange, Usage
-from cal.config import Settings, secret_from_env
+from cal.capture.model import ErrorInfo, Exchange, Usage
+from cal.config import Settings
 from cal.formats import parse_format
-from cal.formats.errors import ErrorKind
 from cal.formats.routes import ClientRoute
-from cal.formats.upstream import api_path, join_url
 from cal.gateway.asgi import JSON, ClientGone, GatewayRequest, RequestRefused
 from cal.gateway.clients import identify_client
-from cal.gateway.headers import Header, decode_headers, strip_query_key, upstream_headers
-from cal.gateway.legs import Leg, PassThroughLeg
-from cal.gateway.pump import run_attempt
+from cal.gateway.failover import AttemptLoop
+from cal.gateway.headers import decode_headers, header_value
+from cal.gateway.health import RouteHealth, endpoint_keys
+from cal.gateway.legs import Leg
+from cal.gateway.prepare import with_model
 from cal.gateway.registry import EndpointRegistry
-from cal.gateway.translated import (
-    TranslatedLeg,
-    client_credential,
-    translated_headers,
-    translation_context,
-)
-from cal.gateway.upstream import UpstreamFailure, UpstreamPool
+from cal.gateway.translated import TranslatedLeg
+from cal.gateway.upstream import UpstreamPool
 from cal.routing.model import Endpoint
+from cal.routing.resolve import PIN_HEADER, PinError, Resolution, resolve
 from cal.service import ExchangeSink
-from cal.telemetry.traceparent import child_span_id, format_traceparent
-from cal.transform import RouteUnavailable, TranslationError, lookup
 from cal.transform.ir import Usage as IrUsage
 from cal.usage.estimate import estimate_input_tokens
 from cal.usage.extract import usage_from_body, usage_from_events
@@ -63,9 +56,12 @@ class GatewayDeps:
         pool: UpstreamPool,
         sinks: Sequence[ExchangeSink],
         run_id: str,
+        health: RouteHealth | None = None,
     ) -> None:
         self.settings, self.registry, self.pool = settings, registry, pool
         self.sinks, self.run_id = list(sinks), run_id
+        self.health = health or RouteHealth()
+        """Credential health and rate-limit state, shared by every request of the runtime."""
 
 
 def new_exchange(
@@ -123,32 +119,25 @@ async def _serve(
     try:
         body = await request.read_body(deps.settings.max_request_bytes)
         exchange.client_body = body
+        exchange.body_read_ms = request.ms()
         try:
             view = _decode_view(body)
         except msgspec.DecodeError:
             raise RequestRefused("invalid_request", "request body is not valid JSON") from None
         except msgspec.ValidationError as exc:
             raise RequestRefused("invalid_request", f"request body is not usable: {exc}") from None
-        exchange.model = route.path_model or view.model
+        resolution = _resolve(request, deps, route.path_model or view.model)
+        exchange.model = resolution.model
+        exchange.resolved_ms = request.ms()
         exchange.stream = route.path_stream if route.path_stream is not None else view.stream
-        endpoint = deps.registry.snapshot.choose()
-        if endpoint is None:
-            raise RequestRefused(
-                "unavailable",
-                "no enabled endpoint: add one with `cal endpoint add NAME --url URL --format FMT`",
-                exchange_kind="no_endpoint",
-            )
-        exchange.endpoint, exchange.upstream_format = endpoint.name, endpoint.format
-        exchange.route = f"{route.format}->{endpoint.format}"
+        first = resolution.candidates[0]
+        exchange.endpoint, exchange.upstream_format = first.name, first.format
+        exchange.route = f"{route.format}->{first.format}"
         nursery.start_soon(request.watch_disconnect, nursery.cancel_scope)
-        if route.operation == "count_tokens" and endpoint.format != route.format:
+        if route.operation == "count_tokens" and first.format != route.format:
             await _estimate_tokens(request, route, exchange, body)
             return
-        if endpoint.format == route.format:
-            prepared = _prepare_pass_through(route, exchange, endpoint, body)
-        else:
-            prepared = _prepare_translated(route, exchange, endpoint, body)
-        await _forward(request, exchange, endpoint, prepared, deps)
+        await _forward(request, route, exchange, resolution, body, view.model, deps)
     except RequestRefused as refused:
         exchange.error = ErrorInfo(refused.exchange_kind, refused.message)
         if not request.response_started:
@@ -159,131 +148,63 @@ async def _serve(
 
 
 def endpoint_key(endpoint: Endpoint) -> str | None:
-    if endpoint.api_key:
-        return endpoint.api_key
-    return secret_from_env(endpoint.api_key_env) if endpoint.api_key_env else None
+    """The first key of the endpoint's pool (stored, or from its env var), or None."""
+    keys = endpoint_keys(endpoint)
+    return keys[0] if keys else None
 
 
-def _with_model(body: bytes, model: str) -> bytes:
-    """`body` with its top-level `model` replaced and every other byte kept.
-
-    When the `"model": value` pair occurs once, only the value's bytes are swapped (whitespace
-    and key order stay); when it is ambiguous (the same pair nested too) or absent, the top-level
-    object is re-encoded from `dict[str, msgspec.Raw]`, which still keeps every value verbatim.
-    """
-    fields = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    new = msgspec.json.encode(model)
-    old = fields.get("model")
-    if old is not None:
-        matches = list(re.finditer(rb'"model"\s*:\s*' + re.escape(bytes(old)), body))
-        if len(matches) == 1:
-            end = matches[0].end()
-            return body[: end - len(old)] + new + body[end:]
-    fields["model"] = msgspec.Raw(new)
-    return msgspec.json.encode(fields)
+_with_model = with_model
 
 
-class _Prepared:
-    """An upstream call ready to send, and the leg that turns its answer into the client's."""
-
-    def __init__(self, url: str, headers: list[Header], body: bytes, leg: Leg) -> None:
-        self.url, self.headers, self.body, self.leg = url, headers, body, leg
-
-
-def _prepare_pass_through(
-    route: ClientRoute, exchange: Exchange, endpoint: Endpoint, body: bytes
-) -> _Prepared:
-    key = endpoint_key(endpoint)
-    model = endpoint.map_model(exchange.model)
-    path = route.upstream_path
-    if route.format == "gemini" and route.operation == "generate":
-        path = api_path("gemini", model=model, stream=bool(route.path_stream))
-        path = path.partition("?")[0]  # the client's own query (alt=sse) follows
-    elif model != exchange.model and model is not None:
-        body = _with_model(body, model)
-    query = exchange.query if not key else strip_query_key(exchange.query)
-    url = join_url(endpoint.url, path, query)
-    headers = upstream_headers(exchange.client_headers, endpoint.format, key)
-    return _Prepared(url, headers, body, PassThroughLeg(exchange, route.format))
-
-
-def _prepare_translated(
-    route: ClientRoute, exchange: Exchange, endpoint: Endpoint, body: bytes
-) -> _Prepared:
+def _resolve(request: GatewayRequest, deps: GatewayDeps, model: str | None) -> Resolution:
+    snapshot = deps.registry.snapshot
+    headers = decode_headers(request.scope["headers"])
     try:
-        translation = lookup(route.format, endpoint.format)
-    except RouteUnavailable as exc:
+        resolution = resolve(
+            snapshot.endpoints, snapshot.active, model, header_value(headers, PIN_HEADER)
+        )
+    except PinError as exc:
+        raise RequestRefused("invalid_request", str(exc), exchange_kind="no_endpoint") from None
+    if not resolution.candidates:
         raise RequestRefused(
-            "invalid_request",
-            f"endpoint {endpoint.name!r} speaks {endpoint.format}: {exc}",
-            exchange_kind="translation",
-        ) from None
-    model = endpoint.map_model(exchange.model)
-    ctx = translation_context(exchange, model)
-    try:
-        upstream_body = translation.translate_request(body, ctx)
-    except TranslationError as exc:
-        exchange.notes += ctx.notes
-        kind: ErrorKind = "request_too_large" if exc.status_hint == 413 else "invalid_request"
-        raise RequestRefused(kind, str(exc), exchange_kind="translation") from None
-    exchange.transform_input, exchange.transform_output = body, upstream_body
-    key = endpoint_key(endpoint) or client_credential(exchange.client_headers, exchange.query)
-    path = api_path(endpoint.format, model=model, stream=exchange.stream)
-    url = join_url(endpoint.url, path)
-    headers = translated_headers(exchange.client_headers, endpoint.format, key, exchange.stream)
-    return _Prepared(url, headers, upstream_body, TranslatedLeg(exchange, translation, ctx))
+            "unavailable",
+            "no enabled endpoint: add one with `cal endpoint add NAME --url URL --format FMT`",
+            exchange_kind="no_endpoint",
+        )
+    return resolution
 
 
 async def _forward(
     request: GatewayRequest,
+    route: ClientRoute,
     exchange: Exchange,
-    endpoint: Endpoint,
-    prepared: _Prepared,
+    resolution: Resolution,
+    body: bytes,
+    body_model: str | None,
     deps: GatewayDeps,
 ) -> None:
-    index = len(exchange.attempts)
-    # the upstream sees this attempt's span as its parent (the exporter emits it with this id)
-    span = child_span_id(exchange.span_id, "attempt", index)
-    headers = [h for h in prepared.headers if h[0] != "traceparent"]
-    headers.append(("traceparent", format_traceparent(exchange.trace_id, span)))
-    attempt = Attempt(
-        index=index,
-        endpoint=endpoint.name,
-        upstream_format=endpoint.format,
-        url=prepared.url,
-        started_ms=request.ms(),
-        request_headers=headers,
-        request_body=prepared.body if prepared.body is not exchange.client_body else None,
-    )
-    exchange.attempts.append(attempt)
-    client = deps.pool.client_for(endpoint)
-    upstream_request = client.build_request(
-        "POST", prepared.url, headers=headers, content=prepared.body
-    )
-    leg = prepared.leg
+    loop = AttemptLoop(request, route, exchange, deps.settings, deps.pool, deps.health)
     try:
-        with trio.move_on_after(deps.settings.total_timeout_s) as deadline:
-            try:
-                await run_attempt(request, exchange, attempt, client, upstream_request, leg)
-            except UpstreamFailure as failure:
-                attempt.error = ErrorInfo(failure.kind, failure.message)
-                kind: ErrorKind = "timeout" if failure.kind == "timeout" else "bad_gateway"
-                raise RequestRefused(kind, failure.message, exchange_kind=failure.kind) from None
-        if deadline.cancelled_caught:
-            await _deadline_passed(request, exchange, attempt, leg, deps.settings)
+        await loop.run(resolution, body, body_model)
     finally:
-        _finish_usage(exchange, leg)
+        if loop.leg is not None:
+            _finish_usage(exchange, loop.leg)
+        _count_tokens(exchange, deps.health)
 
 
-async def _deadline_passed(
-    request: GatewayRequest, exchange: Exchange, attempt: Attempt, leg: Leg, settings: Settings
-) -> None:
-    message = f"the upstream call took longer than {settings.total_timeout_s:g} s"
-    attempt.error = ErrorInfo("timeout", message)
-    if not request.response_started:
-        raise RequestRefused("timeout", message, exchange_kind="timeout")
-    exchange.error = ErrorInfo("timeout", message)
-    await request.body(leg.fail("timeout", message, request.ms()), more=False)
+def _count_tokens(exchange: Exchange, health: RouteHealth) -> None:
+    """Credit the tokens of the exchange to the credential that served it."""
+    if not exchange.attempts or exchange.usage.source != "upstream":
+        return
+    last = exchange.attempts[-1]
+    if last.credential_id is not None:
+        usage = exchange.usage
+        health.book.add_tokens(
+            last.endpoint,
+            last.credential_id,
+            usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens,
+            usage.output_tokens,
+        )
 
 
 def _finish_usage(exchange: Exchange, leg: Leg) -> None:

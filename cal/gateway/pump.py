@@ -1,24 +1,82 @@
 """One upstream attempt: send, then relay the answer to the client through a Leg, event by event.
 
 Nothing is buffered: each upstream chunk is handed to the client as soon as the leg returns it,
-and recorded after it was sent. A broken upstream mid-stream ends the client's stream with an
-in-band error in its own format; before the first byte it is an HTTP error.
+and recorded after it was sent. The client's response starts with the first bytes the leg
+returns, so an attempt that breaks before that can still be retried. An upstream error answer
+(4xx/5xx) is not sent: it is returned, and the attempt loop decides whether the client gets it.
+A broken upstream mid-stream ends the client's stream with an in-band error in its own format.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
+import msgspec
 import trio
 
 from cal.capture.model import Attempt, ErrorInfo, Exchange
 from cal.gateway.asgi import GatewayRequest
-from cal.gateway.legs import Leg
+from cal.gateway.headers import Header
+from cal.gateway.legs import Leg, RawHeaders
 from cal.gateway.upstream import UpstreamFailure, mapped_httpx_errors
+
+
+class AttemptTimeouts(msgspec.Struct, frozen=True):
+    """Seconds: until the response headers, and between two chunks of the body."""
+
+    first_byte_s: float
+    idle_s: float
+
+
+class HeldError(msgspec.Struct, frozen=True):
+    """An upstream error answer nobody has seen yet."""
+
+    status: int
+    headers: list[Header]
+    body: bytes
 
 
 def _is_event_stream(response: httpx.Response) -> bool:
     content_type: str = response.headers.get("content-type", "")
     return content_type.startswith("text/event-stream")
+
+
+async def _open(
+    client: httpx.AsyncClient, upstream_request: httpx.Request, first_byte_s: float
+) -> httpx.Response:
+    response: httpx.Response | None = None
+    with trio.move_on_after(first_byte_s):
+        with mapped_httpx_errors():
+            response = await client.send(upstream_request, stream=True)
+    if response is None:
+        raise UpstreamFailure("timeout", f"no answer from the upstream within {first_byte_s:g} s")
+    return response
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | None:
+    """The next body chunk (None at the end); UpstreamFailure after `idle_s` of silence."""
+    done = False
+    chunk: bytes | None = None
+    with trio.move_on_after(idle_s):
+        with mapped_httpx_errors():
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                done = True
+    if done:
+        return None
+    if chunk is None:
+        raise UpstreamFailure("timeout", f"the upstream sent nothing for {idle_s:g} s")
+    return chunk
+
+
+async def _read_all(response: httpx.Response, idle_s: float) -> bytes:
+    chunks = response.aiter_bytes()
+    parts: list[bytes] = []
+    while (chunk := await _next_chunk(chunks, idle_s)) is not None:
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def run_attempt(
@@ -28,57 +86,92 @@ async def run_attempt(
     client: httpx.AsyncClient,
     upstream_request: httpx.Request,
     leg: Leg,
-) -> None:
-    """Carry out `attempt`; raises UpstreamFailure when nothing reached the client yet."""
-    with mapped_httpx_errors():
-        response = await client.send(upstream_request, stream=True)
+    timeouts: AttemptTimeouts,
+) -> HeldError | None:
+    """Carry out `attempt`: None when the answer went to the client, a HeldError for an upstream
+    error answer (nothing sent); raises UpstreamFailure when nothing reached the client."""
+    attempt.sent_ms = request.ms()
+    response = await _open(client, upstream_request, timeouts.first_byte_s)
     try:
         attempt.status = response.status_code
         attempt.response_headers = response.headers.multi_items()
         attempt.ttfb_ms = request.ms() - attempt.started_ms
         if response.status_code < 400 and _is_event_stream(response):
-            await _relay_stream(request, exchange, response, leg)
-        else:
-            with mapped_httpx_errors():
-                data = await response.aread()
-            attempt.response_body = data
-            status, headers, body = leg.whole(response.status_code, data, attempt.response_headers)
-            exchange.response_body = body
-            exchange.status = status
-            exchange.response_headers = [(k.decode(), v.decode()) for k, v in headers]
-            if status >= 400:
-                exchange.error = ErrorInfo("upstream_status", _error_text(data), status)
-            await request.respond(status, headers, body)
-            exchange.ttfb_ms = request.ms()
+            await _relay_stream(request, exchange, response, leg, timeouts.idle_s)
+            return None
+        data = await _read_all(response, timeouts.idle_s)
+        attempt.response_body = data
+        if response.status_code >= 400:
+            attempt.error = ErrorInfo("upstream_status", error_text(data), response.status_code)
+            return HeldError(response.status_code, attempt.response_headers, data)
+        await deliver(request, exchange, leg, HeldError(response.status_code, [], data), attempt)
+        return None
     finally:
         attempt.duration_ms = request.ms() - attempt.started_ms
         with trio.CancelScope(shield=True), trio.move_on_after(1.0):
             await response.aclose()  # also when the client went away and we are cancelled
 
 
-async def _relay_stream(
-    request: GatewayRequest, exchange: Exchange, response: httpx.Response, leg: Leg
+async def deliver(
+    request: GatewayRequest, exchange: Exchange, leg: Leg, answer: HeldError, attempt: Attempt
 ) -> None:
-    headers = leg.stream_headers(response.headers.multi_items())
-    exchange.status = response.status_code
+    """Send a whole upstream answer (a success, or the error the loop settled on) to the client."""
+    status, headers, body = leg.whole(answer.status, answer.body, attempt.response_headers)
+    exchange.response_body = body
+    exchange.status = status
     exchange.response_headers = [(k.decode(), v.decode()) for k, v in headers]
-    await request.start(response.status_code, headers)
+    if status >= 400:
+        exchange.error = ErrorInfo("upstream_status", error_text(answer.body), status)
+    await request.respond(status, headers, body)
+    exchange.ttfb_ms = request.ms()
+
+
+class _Relay:
+    """Starts the client's response with its first bytes."""
+
+    def __init__(
+        self, request: GatewayRequest, exchange: Exchange, status: int, headers: RawHeaders
+    ) -> None:
+        self.request, self.exchange = request, exchange
+        self.status, self.headers = status, headers
+
+    async def send(self, data: bytes, *, more: bool) -> None:
+        if not self.request.response_started:
+            self.exchange.status = self.status
+            self.exchange.response_headers = [(k.decode(), v.decode()) for k, v in self.headers]
+            await self.request.start(self.status, self.headers)
+        await self.request.body(data, more=more)
+
+
+async def _relay_stream(
+    request: GatewayRequest,
+    exchange: Exchange,
+    response: httpx.Response,
+    leg: Leg,
+    idle_s: float,
+) -> None:
+    relay = _Relay(
+        request, exchange, response.status_code, leg.stream_headers(response.headers.multi_items())
+    )
+    chunks = response.aiter_bytes()
     try:
-        with mapped_httpx_errors():
-            async for chunk in response.aiter_bytes():
-                t_ms = request.ms()
-                out = leg.feed(chunk, t_ms)
-                if out:
-                    await request.body(out, more=True)
-                    if exchange.ttfb_ms is None:
-                        exchange.ttfb_ms = t_ms
+        while (chunk := await _next_chunk(chunks, idle_s)) is not None:
+            t_ms = request.ms()
+            out = leg.feed(chunk, t_ms)
+            if out:
+                await relay.send(out, more=True)
+                if exchange.ttfb_ms is None:
+                    exchange.ttfb_ms = t_ms
         tail = leg.finish(request.ms())
     except UpstreamFailure as failure:
+        if not request.response_started:
+            raise  # nothing reached the client: the attempt loop may try again
         exchange.error = ErrorInfo(failure.kind, failure.message)
         tail = leg.fail("bad_gateway", failure.message, request.ms())
-    await request.body(tail, more=False)
+    await relay.send(tail, more=False)
 
 
-def _error_text(body: bytes, limit: int = 300) -> str:
+def error_text(body: bytes, limit: int = 300) -> str:
+    """The start of an error body, for records and reasons."""
     text = body[:limit].decode("utf-8", "replace")
     return text + ("…" if len(body) > limit else "")

@@ -49,12 +49,8 @@ class UpstreamPool:
     """httpx clients keyed by endpoint (name, url), created on first use, closed at shutdown."""
 
     def __init__(self, settings: Settings) -> None:
-        self._timeout = httpx.Timeout(
-            connect=settings.connect_timeout_s,
-            read=max(settings.first_byte_timeout_s, settings.idle_timeout_s),
-            write=60.0,
-            pool=settings.connect_timeout_s,
-        )
+        self._settings = settings
+        self._timeout = self.timeout_for(None)
         self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
 
     def client_for(self, endpoint: Endpoint) -> httpx.AsyncClient:
@@ -73,6 +69,21 @@ class UpstreamPool:
             )
             self._clients[key] = client
         return client
+
+    def timeout_for(self, endpoint: Endpoint | None) -> httpx.Timeout:
+        """httpx's timeouts for a call to `endpoint` (its own values, else the settings').
+
+        The read timeout is a safety net: the pump enforces the first-byte and idle timeouts
+        exactly with trio deadlines.
+        """
+        settings = self._settings
+        connect = settings.connect_timeout_s
+        first, idle = settings.first_byte_timeout_s, settings.idle_timeout_s
+        if endpoint is not None:
+            connect = endpoint.connect_timeout_s or connect
+            first = endpoint.first_byte_timeout_s or first
+            idle = endpoint.idle_timeout_s or idle
+        return httpx.Timeout(connect=connect, read=max(first, idle) + 1.0, write=60.0, pool=connect)
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}

@@ -21,14 +21,39 @@ class Endpoint(msgspec.Struct, frozen=True):
     priority: int = 100
     """Lower runs first."""
     enabled: bool = True
+    extra_api_keys: tuple[str, ...] = ()
+    """Further keys of a credential pool (clear, in memory only); `api_key` is the first."""
+    connect_timeout_s: float | None = None
+    """Per-endpoint timeouts; None takes the setting of the same name."""
+    first_byte_timeout_s: float | None = None
+    idle_timeout_s: float | None = None
+    """Longest gap between two chunks of a streamed answer."""
+    total_timeout_s: float | None = None
 
     def __repr__(self) -> str:
         """Never the key: endpoints end up in logs and tracebacks."""
         return (
             f"Endpoint(name={self.name!r}, url={self.url!r}, format={self.format!r}, "
             f"api_key={mask_key(self.api_key)!r}, api_key_env={self.api_key_env!r}, "
-            f"model_map={self.model_map!r}, priority={self.priority}, enabled={self.enabled})"
+            f"model_map={self.model_map!r}, priority={self.priority}, enabled={self.enabled}, "
+            f"extra_api_keys={[mask_key(k) for k in self.extra_api_keys]!r}, "
+            f"timeouts={self.timeouts()!r})"
         )
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """Every stored key of the endpoint's pool, in order (empty without a stored key)."""
+        return ((self.api_key,) if self.api_key else ()) + self.extra_api_keys
+
+    def timeouts(self) -> dict[str, float]:
+        """The per-endpoint timeouts that are set, by setting name."""
+        values = {
+            "connect_timeout_s": self.connect_timeout_s,
+            "first_byte_timeout_s": self.first_byte_timeout_s,
+            "idle_timeout_s": self.idle_timeout_s,
+            "total_timeout_s": self.total_timeout_s,
+        }
+        return {k: v for k, v in values.items() if v is not None}
 
     def map_model(self, model: str | None) -> str | None:
         """The model name to send upstream for the client's `model`."""

@@ -20,6 +20,7 @@ import trio
 from cal import __version__
 from cal.config import Settings
 from cal.gateway.app import GatewayApp
+from cal.gateway.health import RouteHealth
 from cal.gateway.pipeline import GatewayDeps
 from cal.gateway.registry import EndpointRegistry, EndpointWatcher
 from cal.gateway.upstream import UpstreamPool
@@ -45,6 +46,8 @@ class Runtime:
         self.started_at = time.time()
         self.registry = EndpointRegistry()
         self.pool = UpstreamPool(settings)
+        self.health = RouteHealth()
+        """Credential pools' health and rate-limit state learnt from upstream answers."""
         self.sinks: list[ExchangeSink] = []
         self.sink_services: list[Service] = []
         self.listeners: dict[str, str] = {}
@@ -67,6 +70,7 @@ class Runtime:
             "listeners": dict(self.listeners),
             "active_endpoint": active.name if active else None,
             "endpoints": [_endpoint_status(e, active) for e in snapshot.endpoints],
+            "routing": self.health.status(snapshot.endpoints),
             "sinks": {getattr(s, "name", type(s).__name__): _statistics(s) for s in self.sinks},
         }
 
@@ -158,7 +162,9 @@ async def _until_cancelled(
 
 async def _start_listeners(runtime: Runtime, nursery: trio.Nursery) -> None:
     settings = runtime.settings
-    deps = GatewayDeps(settings, runtime.registry, runtime.pool, runtime.sinks, runtime.run_id)
+    deps = GatewayDeps(
+        settings, runtime.registry, runtime.pool, runtime.sinks, runtime.run_id, runtime.health
+    )
     host, port = await nursery.start(
         _serve, GatewayApp(deps), settings.gateway_host, settings.gateway_port, runtime
     )

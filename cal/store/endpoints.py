@@ -22,7 +22,12 @@ ACTIVE_KEY = "active_endpoint"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ENV_VAR_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-_COLUMNS = "name, url, format, api_key_cipher, api_key_env, model_map, priority, enabled"
+_COLUMNS = (
+    "name, url, format, api_key_cipher, api_key_env, model_map, priority, enabled, "
+    "extra_keys_cipher, timeouts"
+)
+_POOL_CONTEXT = "{name}#pool"
+"""Encryption context of an endpoint's further keys (bound to its name, apart from the first)."""
 
 
 def check_url(url: str) -> None:
@@ -58,16 +63,28 @@ def check_endpoint(endpoint: Endpoint) -> None:
         raise StoreError("the API key is empty")
     if endpoint.api_key_env is not None and not ENV_VAR_PATTERN.fullmatch(endpoint.api_key_env):
         raise StoreError(f"{endpoint.api_key_env!r} is not an environment variable name")
+    if endpoint.extra_api_keys and endpoint.api_key is None:
+        raise StoreError("further keys need a first key: give --api-key more than once")
+    if any(not key.strip() for key in endpoint.extra_api_keys):
+        raise StoreError("an API key is empty")
+    for setting, value in endpoint.timeouts().items():
+        if not value > 0:
+            raise StoreError(f"{setting} must be more than 0 seconds, got {value:g}")
     for source, target in endpoint.model_map.items():
         if not source or not target:
             raise StoreError(f"invalid model mapping {source!r} -> {target!r}: both sides needed")
 
 
 def _row_to_endpoint(row: tuple[Any, ...], keyring: Keyring) -> Endpoint:
-    name, url, fmt, cipher, env, model_map, priority, enabled = row
+    name, url, fmt, cipher, env, model_map, priority, enabled, pool_cipher, timeouts = row
     api_key = None if cipher is None else keyring.decrypt(bytes(cipher), str(name))
     try:
         mapping = msgspec.json.decode(str(model_map), type=dict[str, str])
+        extra: list[str] = []
+        if pool_cipher is not None:
+            plain = keyring.decrypt(bytes(pool_cipher), _POOL_CONTEXT.format(name=name))
+            extra = msgspec.json.decode(plain, type=list[str])
+        limits = msgspec.json.decode(str(timeouts), type=dict[str, float])
         return Endpoint(
             name=str(name),
             url=str(url),
@@ -77,6 +94,11 @@ def _row_to_endpoint(row: tuple[Any, ...], keyring: Keyring) -> Endpoint:
             model_map=mapping,
             priority=int(priority),
             enabled=bool(enabled),
+            extra_api_keys=tuple(extra),
+            connect_timeout_s=limits.get("connect_timeout_s"),
+            first_byte_timeout_s=limits.get("first_byte_timeout_s"),
+            idle_timeout_s=limits.get("idle_timeout_s"),
+            total_timeout_s=limits.get("total_timeout_s"),
         )
     except (msgspec.DecodeError, ValueError) as exc:
         raise StoreError(f"the stored endpoint {name!r} is damaged: {exc}") from None
@@ -101,11 +123,14 @@ def insert_endpoint(conn: sqlite3.Connection, keyring: Keyring, endpoint: Endpoi
     check_endpoint(endpoint)
     if _exists(conn, endpoint.name):
         raise StoreError(f"endpoint {endpoint.name!r} already exists")
-    cipher = None
+    cipher = pool_cipher = None
     if endpoint.api_key is not None:
         cipher = keyring.encrypt(endpoint.api_key, endpoint.name)
+    if endpoint.extra_api_keys:
+        plain = msgspec.json.encode(list(endpoint.extra_api_keys)).decode()
+        pool_cipher = keyring.encrypt(plain, _POOL_CONTEXT.format(name=endpoint.name))
     conn.execute(
-        f"INSERT INTO endpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO endpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             endpoint.name,
             endpoint.url,
@@ -115,6 +140,8 @@ def insert_endpoint(conn: sqlite3.Connection, keyring: Keyring, endpoint: Endpoi
             msgspec.json.encode(endpoint.model_map).decode(),
             endpoint.priority,
             int(endpoint.enabled),
+            pool_cipher,
+            msgspec.json.encode(endpoint.timeouts()).decode(),
         ),
     )
 

@@ -47,9 +47,16 @@ CREATE TABLE app_state (
 );
 """
 
+ENDPOINTS_V4 = """
+ALTER TABLE endpoints ADD COLUMN extra_keys_cipher BLOB;
+ALTER TABLE endpoints ADD COLUMN timeouts TEXT NOT NULL DEFAULT '{}';
+"""
+"""Credential pools (further keys, encrypted together as one JSON list) and per-endpoint timeouts."""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "endpoints", ENDPOINTS_V1),
     Migration(2, "requests", REQUESTS_V2),
     Migration(3, "usage_ledger", LEDGER_V3),
+    Migration(4, "endpoint_pools", ENDPOINTS_V4),
 )
 """Every migration, in order. Append only (see the module docstring)."""

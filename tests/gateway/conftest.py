@@ -61,8 +61,11 @@ class Harness:
 
 @pytest.fixture
 def harness_settings(make_settings: Callable[..., Settings]) -> Settings:
-    """The gateway's settings; a test module overrides this fixture to change them."""
-    return make_settings(dump_enabled=False)
+    """The gateway's settings; a test module overrides this fixture to change them.
+
+    Retries wait briefly: an upstream error a test provokes reaches the client within a second.
+    """
+    return make_settings(dump_enabled=False, retry_backoff_s=0.01, retry_max_wait_s=0.1)
 
 
 @pytest.fixture
