@@ -7,6 +7,11 @@ Standard library only. Prints one JSON report on stdout:
 "cal_log"}`.
 
     python agent_session.py claude|codex-http|codex-ws --bin-dir DIR --work DIR --prompt TEXT
+        [--upstream demo|responses]
+
+`--upstream demo` (default): `cal obs up --demo`, whose endpoint is the mock speaking Anthropic.
+`--upstream responses`: a `cal mock-upstream` process added as an openai-responses endpoint with
+`cal endpoint add`, so Codex's WebSocket turns are relayed to the mock's own WebSocket.
 """
 
 from __future__ import annotations
@@ -115,21 +120,49 @@ def recorded(portal: str, data_dir: Path) -> tuple[list[Any], dict[str, Any]]:
     return rows, headers
 
 
+def start_responses_mock(work: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+    """`cal mock-upstream` on a free port, added as the openai-responses endpoint `mock-responses`."""
+    port = free_port()
+    log = (work / "mock.log").open("wb")
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "cal", "mock-upstream", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_ready(f"http://127.0.0.1:{port}", mock)
+    add = ["endpoint", "add", "mock-responses", "--url", f"http://127.0.0.1:{port}/v1"]
+    add += ["--format", "openai-responses", "--data-dir", str(data_dir)]
+    subprocess.run([sys.executable, "-m", "cal", *add], check=True, capture_output=True)
+    return mock
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.work)
     data_dir, home = work / "data", work / "home"
     home.mkdir(parents=True, exist_ok=True)
     gateway = f"http://127.0.0.1:{free_port()}"
     portal = f"http://127.0.0.1:{free_port()}"
+    mock = start_responses_mock(work, data_dir) if args.upstream == "responses" else None
     cal_log = (work / "cal.log").open("wb")
-    up = ["obs", "up", "--demo", "--data-dir", str(data_dir)]
+    up = ["obs", "up", "--data-dir", str(data_dir)]
     up += ["--gateway", gateway.removeprefix("http://"), "--portal", portal.removeprefix("http://")]
+    if mock is None:
+        up.append("--demo")
     cal = subprocess.Popen(
         [sys.executable, "-m", "cal", *up],
         stdout=cal_log,
         stderr=subprocess.STDOUT,
     )
-    report: dict[str, Any] = {"agent": args.agent}
+    report: dict[str, Any] = {"agent": args.agent, "upstream": args.upstream}
     try:
         wait_ready(gateway, cal)
         started = time.monotonic()
@@ -150,12 +183,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         report["requests"], report["headers"] = recorded(portal, data_dir)
     finally:
-        cal.send_signal(signal.SIGINT)
-        try:
-            cal.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            cal.kill()
-            cal.wait()
+        stop(cal)
+        if mock is not None:
+            stop(mock)
         cal_log.close()
         report["cal_rc"] = cal.returncode
         report["cal_log"] = (work / "cal.log").read_text(errors="replace")[-4000:]
@@ -168,6 +198,7 @@ def main() -> None:
     parser.add_argument("--bin-dir", required=True)
     parser.add_argument("--work", required=True)
     parser.add_argument("--prompt", required=True)
+    parser.add_argument("--upstream", choices=["demo", "responses"], default="demo")
     print(json.dumps(run(parser.parse_args())))
 
 

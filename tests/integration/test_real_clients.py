@@ -8,8 +8,10 @@ share that namespace. tests/integration/agent_session.py drives one run and repo
 
 Checked: the CLI exits 0 and prints the mock's deterministic reply, and the gateway recorded the
 requests (the portal's `/debug/obs/api/requests`, and each request's recorded headers). Codex runs
-twice: with `supports_websockets = false` (HTTP SSE) and with websockets on (the gateway's bridge:
-a prewarm answered by cal and a turn marked `x-cal-transport: websocket`, no HTTP fallback).
+with `supports_websockets = false` (HTTP SSE) and with websockets on: through the demo's Anthropic
+endpoint (the bridge's HTTP path: a prewarm answered by cal and a turn marked
+`x-cal-transport: websocket`, no HTTP fallback), and through an openai-responses endpoint on a
+`cal mock-upstream` (turns relayed socket to socket).
 """
 
 from __future__ import annotations
@@ -77,16 +79,23 @@ def netns() -> list[str]:
 
 
 def run_agent(
-    netns: list[str], bin_dir: Path, tmp_path: Path, agent: str, prompt: str
+    netns: list[str],
+    bin_dir: Path,
+    tmp_path: Path,
+    agent: str,
+    prompt: str,
+    upstream: str = "demo",
 ) -> dict[str, Any]:
-    command = [*netns, sys.executable, str(SESSION_SCRIPT), agent]
+    command = [*netns, sys.executable, str(SESSION_SCRIPT), agent, "--upstream", upstream]
     command += ["--bin-dir", str(bin_dir), "--work", str(tmp_path), "--prompt", prompt]
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, timeout=RUN_TIMEOUT_S, check=False
     )
     assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-3000:]
     report: dict[str, Any] = json.loads(done.stdout)
-    print(f"{agent}: rc {report['rc']} in {report['seconds']} s")  # shown with -s / on failure
+    print(
+        f"{agent} via {upstream}: rc {report['rc']} in {report['seconds']} s"
+    )  # shown with -s / on failure
     assert report["rc"] == 0, report
     assert report["cal_rc"] == 0, report["cal_log"]
     return report
@@ -132,3 +141,17 @@ def test_codex_exec_over_websocket(netns: list[str], agent_bin: Path, tmp_path: 
     # every turn came over the socket: Codex never fell back to HTTP
     assert all(header(report, r, "x-cal-transport") == "websocket" for r in turns), rows
     assert report["seconds"] < 60  # a failed upgrade costs Codex ~6 s of retries per turn
+
+
+def test_codex_websocket_relayed_to_upstream_websocket(
+    netns: list[str], agent_bin: Path, tmp_path: Path
+) -> None:
+    prompt = "hello cal from codex, socket to socket"
+    report = run_agent(netns, agent_bin, tmp_path, "codex-ws", prompt, upstream="responses")
+    assert REPLY + prompt in report["stdout"]
+    rows = report["requests"]
+    # prewarm and turn both went over the upstream's own WebSocket: no POST at all
+    assert len(rows) >= 2 and all(r["method"] == "WS" for r in rows), rows
+    assert all(r["endpoint"] == "mock-responses" and r["status"] == 200 for r in rows)
+    assert any(r["output_tokens"] > 0 for r in rows)
+    assert report["seconds"] < 60
