@@ -19,6 +19,7 @@ app = App(
 app.command("cal.cli.obs:app", name="obs")
 app.command("cal.cli.endpoint:app", name="endpoint")
 app.command("cal.cli.mock:mock_upstream", name="mock-upstream")
+app.command("cal.cli.usage:usage", name="usage")
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -234,3 +234,13 @@ def daily_totals(
     """One Totals per day that has any, oldest first."""
     rows = grouped_totals(conn, ("day",), first_day=first_day, last_day=last_day)
     return [(key["day"], totals) for key, totals in rows]
+
+
+def report(
+    conn: sqlite3.Connection, by: Sequence[GroupColumn], *, days: int, now: float
+) -> list[dict[str, str | int | float]]:
+    """Totals of the last `days` UTC days up to `now` (today included), grouped by `by`, as plain
+    rows: the group columns, then the counts and `cost_usd`."""
+    first = utc_day(now - (max(1, days) - 1) * 86_400)
+    rows = grouped_totals(conn, by, first_day=first, last_day=utc_day(now))
+    return [{**key, **totals.to_dict()} for key, totals in rows]
