@@ -55,6 +55,8 @@ class Runtime:
         self.control_token = secrets.token_urlsafe(24)
         self.metrics: Callable[[], tuple[bytes, str]] | None = None
         """Prometheus exposition for the portal's /metrics (set by the telemetry sink)."""
+        self.usage_today: Callable[[], dict[str, object]] | None = None
+        """Today's request, token and cost totals (set by the usage ledger sink)."""
         self.closers: list[Callable[[], None]] = []
         """Blocking clean-ups run once every service has stopped (the store's close)."""
 
@@ -71,6 +73,7 @@ class Runtime:
             "active_endpoint": active.name if active else None,
             "endpoints": [_endpoint_status(e, active) for e in snapshot.endpoints],
             "routing": self.health.status(snapshot.endpoints),
+            "usage": self.usage_today() if self.usage_today is not None else None,
             "sinks": {getattr(s, "name", type(s).__name__): _statistics(s) for s in self.sinks},
         }
 

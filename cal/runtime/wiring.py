@@ -58,13 +58,14 @@ def _attach_sinks(runtime: Runtime) -> None:
 
 
 def _attach_ledger(runtime: Runtime) -> None:
-    """The usage ledger: totals per day, endpoint, model and source tag (status: sinks.ledger)."""
+    """The usage ledger: totals per day, endpoint, model and source tag (status: `usage`)."""
     from cal.store.ledger_service import UsageLedger
 
     settings = runtime.settings
     ledger = UsageLedger(settings.db_path, grace_s=settings.shutdown_grace_s)
     runtime.sinks.append(ledger)
     runtime.sink_services.append(ledger)
+    runtime.usage_today = ledger.today
 
 
 class _CountingDrops:

@@ -67,6 +67,7 @@ async def test_gateway_requests_are_accounted(make_settings: Callable[..., Setti
     ledger = UsageLedger(settings.db_path)
     runtime.sinks += [recorder, ledger]
     runtime.sink_services.append(ledger)
+    runtime.usage_today = ledger.today
     mock = MockService(MockOptions(), host="127.0.0.1", port=0)
     stop_mock = trio.Event()
     ready = trio.Event()
@@ -117,9 +118,12 @@ async def test_gateway_requests_are_accounted(make_settings: Callable[..., Setti
     assert sum(t.cost_nano_usd for t in by_tag.values()) == want_cost
     sinks = status["sinks"]
     assert isinstance(sinks, dict)
-    today = sinks["ledger"]["today"]
-    assert today["requests"] == REQUESTS
-    assert today["input_tokens"] == want_input
+    assert sinks["ledger"]["today"]["requests"] == REQUESTS
+    usage = status["usage"]
+    assert isinstance(usage, dict)
+    assert usage["requests"] == REQUESTS
+    assert usage["input_tokens"] == want_input
+    assert usage["cost_usd"] == round(want_cost / NANO, 9)
 
 
 async def test_the_runtime_wiring_attaches_the_ledger(
@@ -134,6 +138,8 @@ async def test_the_runtime_wiring_attaches_the_ledger(
         assert len(ledgers) == 1
         assert ledgers[0] in runtime.sink_services
         assert ledgers[0].db_path == runtime.settings.db_path
+        assert runtime.usage_today == ledgers[0].today
+        assert runtime.status()["usage"]["requests"] == 0
     finally:
         for close in runtime.closers:
             close()
