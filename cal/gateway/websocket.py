@@ -252,6 +252,9 @@ class _Session:
         error = await self._run_relay(turn, seen)
         if error is not None:
             await self.close_link()
+        elif seen.error_status is not None:
+            message = "the upstream answered with an error frame"
+            error = ErrorInfo("upstream_status", message, seen.error_status)
         turn.finish(error)
         self.bridge.recorder.submit(turn.exchange)
         if error is None and seen.response_id is not None:
@@ -303,6 +306,8 @@ class _EventView(msgspec.Struct):
     type: str = ""
     response: _EventItem | None = None
     item: msgspec.Raw = msgspec.Raw(b"")
+    status: int | None = None
+    """An `error` frame's HTTP status."""
 
 
 _decode_event = msgspec.json.Decoder(_EventView).decode
@@ -315,6 +320,7 @@ class _Seen:
         self.terminal = False
         self.response_id: str | None = None
         self.items: list[msgspec.Raw] = []
+        self.error_status: int | None = None
 
     def observe(self, data: bytes) -> None:
         try:
@@ -323,6 +329,8 @@ class _Seen:
             return
         if event.type in _TERMINAL:
             self.terminal = True
+        if event.type == "error":
+            self.error_status = event.status or 500
         if event.response is not None and event.response.id:
             self.response_id = event.response.id
         if event.type == "response.output_item.done" and len(event.item):

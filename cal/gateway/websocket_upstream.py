@@ -213,7 +213,9 @@ class RelayedTurn:
         exchange = self.exchange
         exchange.client_events = exchange.raw_events
         exchange.error = self.attempt.error = error
-        exchange.status = 200 if error is None or error.kind == "client_disconnected" else 502
+        exchange.status = 200
+        if error is not None and error.kind != "client_disconnected":
+            exchange.status = error.status or 502
         exchange.duration_ms = self.attempt.duration_ms = self.ms()
         usage = usage_from_events("openai-responses", (e.data for e in exchange.raw_events))
         if usage is not None:

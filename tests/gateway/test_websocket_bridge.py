@@ -282,3 +282,19 @@ async def test_permessage_deflate_offer_is_accepted(harness: Any) -> None:
         async with httpx.AsyncClient() as client, client.stream("GET", url, headers=headers) as r:
             assert r.status_code == 101
             assert "permessage-deflate" in r.headers["sec-websocket-extensions"]
+
+
+async def test_upstream_websocket_error_frame_is_relayed_and_recorded(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            (error,) = await turn(ws, frame("limit me", model="mock-model+status=429"))
+            healthy = await turn(ws, frame("then answer"))
+        records = await harness.sink.wait_for(2)
+    assert error["type"] == "error" and error["status"] == 429
+    assert error["error"]["headers"]["retry-after"] == "1"
+    assert records[0].status == 429 and records[0].error is not None
+    assert records[0].error.kind == "upstream_status"
+    assert healthy[-1]["type"] == "response.completed" and records[1].status == 200
+    upgrades = [r for r in harness.mock.provider.received if r.method == "GET"]
+    assert len(upgrades) == 1  # the upstream socket outlived the error
