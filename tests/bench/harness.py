@@ -1,0 +1,513 @@
+"""Shared pieces of the benchmark suite: processes, bodies, HTTP clients, statistics, result rows.
+
+Every process the suite needs (the mock provider, the gateway, the trio byte pipe that is the
+floor) runs on its own free port; `Stack` starts them and stops them by PID when the run ends.
+Subprocesses run `sys.executable -m cal`, so `PYTHONPATH=<worktree>` picks the code measured.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import trio
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CAPTURES = ROOT.parent / "shared" / "reference" / "captures"
+CAL = [sys.executable, "-m", "cal"]
+MS = 1000.0
+
+PACING_MS = 20
+STREAM_EVENTS = 64
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This environment without any CODE_AGENT_LENS_* of the user, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODE_AGENT_LENS_")}
+    env.update({f"CODE_AGENT_LENS_{k}": v for k, v in settings.items()})
+    return env
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    port: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_line(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log.read_text(errors="replace")
+            if match := re.search(pattern, text):
+                return match
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{text[-2000:]}")
+            time.sleep(0.01)
+        raise RuntimeError(f"{self.name}: timed out waiting for {pattern!r}")
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+
+
+class Stack:
+    """The processes of one run; `close()` stops them (newest first) by PID."""
+
+    def __init__(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="cal-bench-"))
+        self.procs: list[Proc] = []
+
+    def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Proc:
+        log = self.tmp / f"{name}-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                list(argv), stdout=out, stderr=subprocess.STDOUT, env=env or clean_env()
+            )
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def mock(self, chunks: int = STREAM_EVENTS, interval_ms: int = PACING_MS) -> Proc:
+        port = free_port()
+        argv = [*CAL, "mock-upstream", "--port", str(port), "--chunks", str(chunks)]
+        proc = self.spawn("mock", [*argv, "--interval-ms", str(interval_ms)])
+        proc.port = port
+        proc.wait_line(r"mock provider http://")
+        return proc
+
+    def pipe(self, target: Proc) -> Proc:
+        port = free_port()
+        argv = [sys.executable, str(HERE / "pipe.py"), str(port), str(target.port)]
+        proc = self.spawn("pipe", argv)
+        proc.port = port
+        proc.wait_line(r"pipe ready")
+        return proc
+
+    def gateway(self, upstream: Proc, fmt: str = "anthropic", *, capture: bool = True) -> Proc:
+        """`cal obs up` with one endpoint (the mock, in format `fmt`) in a fresh data dir."""
+        data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=self.tmp))
+        add_endpoint(data_dir, upstream, fmt)
+        port, portal = free_port(), free_port()
+        proc = self.spawn(
+            "gateway",
+            obs_up_argv(data_dir, port, portal),
+            clean_env(OBS_DUMP_ENABLED="true" if capture else "false"),
+        )
+        proc.port = port
+        proc.extra.update(portal=portal, data_dir=data_dir, fmt=fmt)
+        proc.wait_line(r"gateway\s+http://")
+        wait_http(port, "/health")
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+
+
+def add_endpoint(data_dir: Path, upstream: Proc, fmt: str) -> None:
+    url = upstream.url + ("/v1" if fmt.startswith("openai") else "")
+    argv = [*CAL, "endpoint", "add", "mock", "--url", url, "--format", fmt]
+    subprocess.run(
+        [*argv, "--data-dir", str(data_dir)], check=True, stdout=subprocess.DEVNULL, env=clean_env()
+    )
+
+
+def obs_up_argv(data_dir: Path, port: int, portal: int) -> list[str]:
+    return [
+        *CAL,
+        *("obs", "up", "--data-dir", str(data_dir)),
+        *("--gateway", f"127.0.0.1:{port}", "--portal", f"127.0.0.1:{portal}"),
+    ]
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_http(port: int, path: str, timeout: float = 30.0, interval: float = 0.005) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http_get(port, path, timeout=1.0)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise RuntimeError(f"port {port}{path} did not answer 200 in {timeout} s")
+
+
+def captured_total(gateway: Proc) -> int:
+    """Requests in the gateway's index (the portal's request list `total`)."""
+    status, raw = http_get(gateway.extra["portal"], "/debug/obs/api/requests?limit=1")
+    if status != 200:
+        raise RuntimeError(f"portal answered {status}: {raw[:200]!r}")
+    return int(msgspec.json.decode(raw)["total"])
+
+
+def capture_stats(gateway: Proc) -> dict[str, Any]:
+    """The capture writer's counters from the portal's status (empty if not there)."""
+    try:
+        status, raw = http_get(gateway.extra["portal"], "/debug/obs/api/status")
+        data = msgspec.json.decode(raw) if status == 200 else {}
+    except OSError:
+        return {}
+    found = data.get("sinks", {}).get("capture", {})
+    return found if isinstance(found, dict) else {}
+
+
+def wait_captured(gateway: Proc, expected: int, timeout: float = 30.0) -> int:
+    """Poll the index until it holds `expected` requests (or the time is up); the last total."""
+    deadline = time.monotonic() + timeout
+    total = -1
+    while time.monotonic() < deadline:
+        total = captured_total(gateway)
+        if total >= expected:
+            return total
+        time.sleep(0.25)
+    return total
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+
+def _capture(name: str) -> dict[str, Any]:
+    return msgspec.json.decode((CAPTURES / name).read_bytes())  # type: ignore[no-any-return]
+
+
+def _headers(record: dict[str, Any]) -> dict[str, str]:
+    skip = {"host", "content-length", "connection", "accept-encoding"}
+    return {k: v for k, v in record["headers"] if k.lower() not in skip}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as the client sends it, and the SSE data marker of its content deltas."""
+
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    delta_marker: bytes = b""
+
+
+def _grow(
+    body: dict[str, Any], items: list[Any], turn: list[Any], last: Any, size_kb: int
+) -> bytes:
+    raw = msgspec.json.encode(body)
+    while len(raw) < size_kb * 1024:
+        items += turn
+        raw = msgspec.json.encode(body)
+    items.append(last)
+    return msgspec.json.encode(body)
+
+
+def claude_call(size_kb: int, stream: bool) -> Call:
+    """Claude Code's captured request, its history grown to about `size_kb` KB."""
+    record = _capture("claude-code-2.1.330_messages.json")
+    body = record["body"]
+    body.update(stream=stream, model="claude-bench")
+    turn = [
+        {"role": "user", "content": [{"type": "text", "text": "x" * 2000}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "ok " * 600}]},
+    ]
+    raw = _grow(body, body["messages"], turn, {"role": "user", "content": "bench"}, size_kb)
+    return Call("/v1/messages?beta=true", raw, _headers(record), b'"content_block_delta"')
+
+
+def responses_call(size_kb: int, stream: bool) -> Call:
+    """Codex's captured Responses request (reasoning off: 64 text deltas), grown to `size_kb`."""
+    record = _capture("codex-0.169.0_responses_http.json")
+    body = record["body"]
+    for key in ("reasoning", "include"):
+        body.pop(key, None)
+    body.update(stream=stream, model="gpt-bench")
+    turn = [
+        {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "x" * 2000}],
+        },
+        {
+            "type": "message",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "ok " * 600}],
+        },
+    ]
+    last = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "bench"}]}
+    raw = _grow(body, body["input"], turn, last, size_kb)
+    return Call("/v1/responses", raw, _headers(record), b'"response.output_text.delta"')
+
+
+def small_call() -> Call:
+    body = {
+        "model": "claude-bench",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
+    }
+    headers = {
+        "content-type": "application/json",
+        "anthropic-version": "2023-06-01",
+        "x-api-key": "sk-bench",
+        "user-agent": "cal-bench/1",
+    }
+    return Call("/v1/messages", msgspec.json.encode(body), headers)
+
+
+# -- the sync client (one keep-alive connection, http.client) --------------------------------
+
+
+@dataclass
+class Timing:
+    total: float
+    ttfb: float = 0.0
+    deltas: list[float] = field(default_factory=list)
+
+    @property
+    def gaps(self) -> list[float]:
+        return [b - a for a, b in itertools.pairwise(self.deltas)]
+
+
+def call(conn: http.client.HTTPConnection, c: Call) -> Timing:
+    """One request: seconds to the last byte, to the first `data:` line, and each delta event."""
+    started = time.perf_counter()
+    conn.request("POST", c.path, body=c.body, headers=c.headers)
+    response = conn.getresponse()
+    if response.status != 200:
+        raise RuntimeError(f"{c.path}: HTTP {response.status}: {response.read()[:300]!r}")
+    ttfb = 0.0
+    deltas: list[float] = []
+    if response.getheader("content-type", "").startswith("text/event-stream"):
+        while line := response.readline():
+            if line.startswith(b"data:"):
+                now = time.perf_counter()
+                if not ttfb:
+                    ttfb = now - started
+                if c.delta_marker and c.delta_marker in line:
+                    deltas.append(now)
+    else:
+        response.read()
+    return Timing(time.perf_counter() - started, ttfb, deltas)
+
+
+def interleave(
+    paths: dict[str, int], calls: dict[str, Call], rounds: int, warmup: int
+) -> dict[str, list[Timing]]:
+    """`rounds` requests per path over one keep-alive connection each, the order rotating."""
+    conns = {name: http.client.HTTPConnection("127.0.0.1", port) for name, port in paths.items()}
+    out: dict[str, list[Timing]] = {name: [] for name in paths}
+    names = list(paths)
+    try:
+        for i in range(warmup + rounds):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                timing = call(conns[name], calls[name])
+                if i >= warmup:
+                    out[name].append(timing)
+    finally:
+        for conn in conns.values():
+            conn.close()
+    return out
+
+
+# -- the trio client (many connections, raw HTTP/1.1) ----------------------------------------
+
+
+def raw_request(c: Call, port: int) -> bytes:
+    head = [f"POST {c.path} HTTP/1.1", f"host: 127.0.0.1:{port}"]
+    head += [f"{k}: {v}" for k, v in c.headers.items()]
+    head.append(f"content-length: {len(c.body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + c.body
+
+
+class RawConnection:
+    """A keep-alive HTTP/1.1 client connection that parses just enough (length or chunked)."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buf = bytearray()
+        self._on_data: Callable[[float], None] | None = None
+
+    @classmethod
+    async def open(cls, port: int) -> RawConnection:
+        return cls(await trio.open_tcp_stream("127.0.0.1", port))
+
+    async def _fill(self) -> None:
+        data = await self.stream.receive_some(65536)
+        if not data:
+            raise ConnectionError("connection closed mid-response")
+        self.buf += data
+        if self._on_data is not None:
+            self._on_data(time.perf_counter())
+
+    async def _until(self, sep: bytes) -> int:
+        while (at := self.buf.find(sep)) < 0:
+            await self._fill()
+        return at
+
+    async def _take(self, n: int) -> None:
+        while len(self.buf) < n:
+            await self._fill()
+        del self.buf[:n]
+
+    async def request(
+        self, raw: bytes, on_data: Callable[[float], None] | None = None
+    ) -> tuple[int, float]:
+        """Send `raw`, read the whole answer; (status, time of the first body byte).
+
+        `on_data(t)` is called for each read that brought body bytes (one per paced SSE event).
+        """
+        self._on_data = None
+        await self.stream.send_all(raw)
+        end = await self._until(b"\r\n\r\n")
+        head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        del self.buf[: end + 4]
+        status = int(head[0].split(" ", 2)[1])
+        fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
+        first = time.perf_counter()
+        if "content-length" in fields:
+            await self._take(int(fields["content-length"]))
+            return status, first
+        if fields.get("transfer-encoding", "").lower() != "chunked":
+            raise ConnectionError(f"cannot frame the response: {fields}")
+        first = 0.0
+        if self.buf and on_data is not None:
+            on_data(time.perf_counter())  # body bytes came with the head
+        self._on_data = on_data
+        try:
+            while True:
+                end = await self._until(b"\r\n")
+                size = int(bytes(self.buf[:end]).split(b";")[0], 16)
+                del self.buf[: end + 2]
+                if size == 0:
+                    await self._until(b"\r\n")  # no trailers from our servers
+                    del self.buf[:2]
+                    return status, first
+                if not first:
+                    first = time.perf_counter()
+                await self._take(size + 2)
+        finally:
+            self._on_data = None
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+# -- statistics and results ------------------------------------------------------------------
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def p50(values: Sequence[float]) -> float:
+    return quantile(values, 0.5)
+
+
+def p99(values: Sequence[float]) -> float:
+    return quantile(values, 0.99)
+
+
+def ms(values: Sequence[float]) -> list[float]:
+    return [v * MS for v in values]
+
+
+@dataclass
+class Row:
+    """One line of the table. `added` is gateway minus direct; `ok` None means no target."""
+
+    scenario: str
+    metric: str
+    unit: str
+    direct: float | None = None
+    gateway: float | None = None
+    floor: float | None = None
+    added: float | None = None
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def floor_added(self) -> float | None:
+        if self.floor is None or self.direct is None:
+            return None
+        return self.floor - self.direct
+
+
+def compare(
+    scenario: str,
+    metric: str,
+    unit: str,
+    direct: float | None,
+    gateway: float,
+    floor: float | None,
+    limit: float | None = None,
+    *,
+    added: bool = True,
+    at_least: bool = False,
+) -> Row:
+    """A row; with `added`, the target applies to gateway minus direct, else to the gateway."""
+    value = gateway - direct if added and direct is not None else gateway
+    row = Row(scenario, metric, unit, direct, gateway, floor, value if added else None)
+    if limit is not None:
+        sign = "≥" if at_least else "≤"
+        row.target = f"{'added ' if added else ''}{sign} {limit:g}"
+        row.ok = value >= limit if at_least else value <= limit
+    return row
+
+
+def fact(
+    scenario: str, metric: str, unit: str, gateway: float, ok: bool | None, target: str
+) -> Row:
+    return Row(scenario, metric, unit, gateway=gateway, target=target, ok=ok)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
