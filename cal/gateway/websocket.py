@@ -223,7 +223,7 @@ class _Session:
 
     async def _open_link(self, endpoint: Endpoint) -> UpstreamLink | None:
         link = self._link
-        if link is not None and link.endpoint == endpoint:
+        if link is not None and link.endpoint == endpoint and link.is_open():
             return link
         await self.close_link()
         headers = upgrade_headers(decode_headers(self.scope["headers"]), endpoint)

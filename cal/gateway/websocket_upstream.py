@@ -135,6 +135,10 @@ class UpstreamLink:
             log.info("no upstream WebSocket to %s (%r): this turn goes over HTTP", self.url, exc)
         task_status.started(False)
 
+    def is_open(self) -> bool:
+        """Still usable: the upstream has not closed it (an idle upstream may)."""
+        return self.connection is not None and self.connection.closed is None
+
     async def close(self) -> None:
         """Close the socket (bounded) and wait for the holding task to end."""
         self._close.set()

@@ -298,3 +298,40 @@ async def test_upstream_websocket_error_frame_is_relayed_and_recorded(harness: A
     assert healthy[-1]["type"] == "response.completed" and records[1].status == 200
     upgrades = [r for r in harness.mock.provider.received if r.method == "GET"]
     assert len(upgrades) == 1  # the upstream socket outlived the error
+
+
+class OneTurnSockets:
+    """An upstream whose WebSocket answers one frame (created, completed) and then closes."""
+
+    def __init__(self) -> None:
+        self.upgrades = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        self.upgrades += 1
+        await receive()
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        model = json.loads(message["text"])["model"]
+        for n, kind in enumerate(["response.created", "response.completed"]):
+            response = {"id": f"resp_{self.upgrades}", "model": model, "output": []}
+            event = {"type": kind, "sequence_number": n, "response": response}
+            await send({"type": "websocket.send", "text": json.dumps(event)})
+        await send({"type": "websocket.close", "code": 1000})
+
+
+async def test_upstream_socket_closed_between_turns_is_reopened(
+    harness: Any, nursery: trio.Nursery
+) -> None:
+    app, stop = OneTurnSockets(), trio.Event()
+    host, port = await nursery.start(serve_asgi, app, "127.0.0.1", 0, stop)
+    harness.use(Endpoint(name="closing", url=f"http://{host}:{port}/v1", format="openai-responses"))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            first = await turn(ws, frame("one"))
+            await trio.sleep(0.3)  # the upstream's close frame arrives
+            second = await turn(ws, frame("two"))
+        records = await harness.sink.wait_for(2)
+    stop.set()
+    assert first[-1]["response"]["id"] == "resp_1" and second[-1]["response"]["id"] == "resp_2"
+    assert app.upgrades == 2 and all(r.status == 200 and r.error is None for r in records)
