@@ -28,6 +28,7 @@ from cal.gateway.upstream import UpstreamFailure, UpstreamPool
 from cal.routing.credentials import CLIENT_CREDENTIAL
 from cal.routing.model import Endpoint
 from cal.routing.policy import AttemptState, Decision, Outcome, RetryPolicy, decide
+from cal.routing.ratelimit import RateLimits, retry_delay_from_body, with_retry_after
 from cal.routing.resolve import Resolution
 from cal.telemetry.traceparent import child_span_id, format_traceparent
 
@@ -164,7 +165,18 @@ class AttemptLoop:
                 failure.kind if failure.kind in ("connect", "timeout", "protocol") else "stream_cut"
             )
             return Outcome(kind=kind, client_saw_bytes=request.response_started)
+        if held is not None and held.status == 429:
+            limits = self._body_retry_delay(held, limits)
         return Outcome(kind="status", status=attempt.status, rate_limits=limits)
+
+    def _body_retry_delay(self, held: HeldError, limits: RateLimits | None) -> RateLimits | None:
+        """A 429 whose headers name no wait may name one in its body (Gemini's RetryInfo)."""
+        if limits is not None and limits.retry_at is not None:
+            return limits
+        delay = retry_delay_from_body(held.body)
+        if delay is None:
+            return limits
+        return with_retry_after(limits, delay, self.health.clock())
 
     def _build(self, endpoint: Endpoint, attempt: Attempt, prepared: Prepared) -> httpx.Request:
         client = self.pool.client_for(endpoint)

@@ -174,6 +174,39 @@ def _openai(name: str, value: str, now: float, windows: dict[str, Window]) -> No
         _set(windows, window, field, _int(value))
 
 
+class _RetryInfo(msgspec.Struct):
+    retryDelay: str | None = None
+
+
+class _GoogleError(msgspec.Struct):
+    details: list[_RetryInfo] = msgspec.field(default_factory=list)
+
+
+class _GoogleBody(msgspec.Struct):
+    error: _GoogleError | None = None
+
+
+def retry_delay_from_body(body: bytes) -> float | None:
+    """Seconds from a Gemini error body's `RetryInfo.retryDelay` (`"12s"`); None without one."""
+    try:
+        parsed = msgspec.json.decode(body, type=_GoogleBody)
+    except msgspec.MsgspecError:
+        return None
+    for detail in parsed.error.details if parsed.error else []:
+        if detail.retryDelay and (seconds := parse_duration(detail.retryDelay)) is not None:
+            return seconds
+    return None
+
+
+def with_retry_after(limits: RateLimits | None, seconds: float, now: float) -> RateLimits:
+    """`limits` (or a new record) with a Retry-After of `seconds` where it has none."""
+    if limits is None:
+        return RateLimits(observed_at=now, retry_after_s=seconds, retry_at=now + seconds)
+    if limits.retry_after_s is not None:
+        return limits
+    return msgspec.structs.replace(limits, retry_after_s=seconds, retry_at=now + seconds)
+
+
 def parse_rate_limits(headers: Iterable[Header], now: float) -> RateLimits | None:
     """The rate-limit state in `headers`; None when they carry none."""
     pairs = [(k.lower(), v) for k, v in headers]

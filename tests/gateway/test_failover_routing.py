@@ -184,3 +184,9 @@ async def test_status_reports_rate_limits_and_credentials(harness: Any) -> None:
     cred = routing["credentials"]["cred-1"]
     assert cred["errors"] >= 1 and cred["cooling_reason"]
     assert "sk-openai-key-000000000001" not in str(harness.runtime.status())
+    async with httpx.AsyncClient(timeout=10) as client:
+        served = await client.get(harness.portal + "/api/status")
+    assert served.status_code == 200
+    assert (
+        served.json()["routing"]["mock-openai-chat"]["credentials"]["cred-1"]["key"] == "sk-o…0001"
+    )

@@ -10,6 +10,8 @@ from cal.routing.ratelimit import (
     parse_rate_limits,
     parse_retry_after,
     parse_timestamp,
+    retry_delay_from_body,
+    with_retry_after,
 )
 
 NOW = 1_800_000_000.0
@@ -102,3 +104,18 @@ def test_retry_after_alone_and_nothing_at_all() -> None:
 def test_headers_with_room_left_do_not_block() -> None:
     limits = parse_rate_limits([("x-ratelimit-remaining-requests", "10")], NOW)
     assert limits is not None and limits.blocked_until() is None
+
+
+def test_gemini_retry_info_in_the_body() -> None:
+    body = (
+        b'{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":'
+        b'"type.googleapis.com/google.rpc.QuotaFailure"},{"@type":'
+        b'"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"12s"}]}}'
+    )
+    assert retry_delay_from_body(body) == 12.0
+    assert retry_delay_from_body(b'{"error":{"code":429}}') is None
+    assert retry_delay_from_body(b"not json") is None
+    limits = with_retry_after(None, 12.0, NOW)
+    assert (limits.retry_after_s, limits.blocked_until()) == (12.0, NOW + 12)
+    kept = with_retry_after(parse_rate_limits([("retry-after", "3")], NOW), 12.0, NOW)
+    assert kept.retry_after_s == 3.0
