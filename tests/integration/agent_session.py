@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         wait_ready(gateway, cal)
         started = time.monotonic()
         done = subprocess.run(
-            agent_command(args.agent, Path(args.bin_dir), args.prompt),
+            agent_command(args.agent, Path(args.bin_dir).resolve(), args.prompt),
             env=agent_env(args.agent, home, gateway),
             cwd=work,
             stdin=subprocess.DEVNULL,

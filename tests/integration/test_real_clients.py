@@ -155,3 +155,19 @@ def test_codex_websocket_relayed_to_upstream_websocket(
     assert all(r["endpoint"] == "mock-responses" and r["status"] == 200 for r in rows)
     assert any(r["output_tokens"] > 0 for r in rows)
     assert report["seconds"] < 60
+
+
+def test_codex_tool_loop_over_websocket(netns: list[str], agent_bin: Path, tmp_path: Path) -> None:
+    """A tool call and its result over the socket.
+
+    Codex 0.169 sends the follow-up as an incremental frame (`previous_response_id` and the tool
+    output only); the upstream behind the bridge's HTTP path must still get the whole history.
+    """
+    report = run_agent(netns, agent_bin, tmp_path, "codex-ws", "please use a tool now")
+    assert "Hello from the cal mock provider. The tool returned:" in report["stdout"]
+    turns = [r for r in report["requests"] if r["method"] == "POST"]
+    assert len(turns) == 2 and all(r["status"] == 200 for r in turns), report["requests"]
+    assert all(header(report, r, "x-cal-transport") == "websocket" for r in turns)
+    # the follow-up frame carried only the tool output; cal sent the upstream the whole history
+    follow_up = max(turns, key=lambda r: r["started_at"])
+    assert follow_up["prompt_roles"].split(",")[-2:] == ["assistant", "tool"], follow_up
