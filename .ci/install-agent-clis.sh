@@ -3,6 +3,7 @@
 #   - Claude Code (`@anthropic-ai/claude-code`) and Codex (`@openai/codex`) from npm, pinned,
 #     into a project-local prefix .tmp/agents (never global, never the user's ~/.npm-global).
 # Both packages ship a native binary in a platform-specific optional dependency (~400 MB each).
+# Measured on the 2-core CI machine: 33 s with an empty npm cache, 17 s with a warm one; 767 MB.
 # Idempotent: an install that already has the pinned versions is kept. Tests skip with a reason
 # naming this script when a CLI is missing (npm unavailable or the install failed).
 set -euo pipefail
