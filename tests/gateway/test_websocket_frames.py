@@ -16,6 +16,8 @@ from cal.gateway.websocket_frames import (
     parse_frame,
     prewarm_events,
 )
+from cal.gateway.websocket_upstream import socket_url, upgrade_headers
+from cal.routing.model import Endpoint
 
 USER = {"type": "message", "role": "user", "content": "hi"}
 
@@ -100,3 +102,28 @@ def test_frames_are_recorded_as_sse_events() -> None:
         b'event: response.created\ndata: {"type":"response.created"}\n\n'
     )
     assert as_sse(b"{broken").startswith(b"event: message\ndata: {broken")
+
+
+def test_upstream_socket_url_and_upgrade_headers() -> None:
+    openai = Endpoint(name="o", url="https://api.openai.com/v1", format="openai-responses")
+    assert socket_url(openai) == "wss://api.openai.com/v1/responses"
+    local = Endpoint(name="l", url="http://127.0.0.1:9/v1/", format="openai-responses")
+    assert socket_url(local) == "ws://127.0.0.1:9/v1/responses"
+    client = [
+        ("host", "127.0.0.1:3010"),
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-key", "abc"),
+        ("sec-websocket-extensions", "permessage-deflate"),
+        ("authorization", "Bearer client-key"),
+        ("openai-beta", "responses_websockets=2026-02-06"),
+        ("originator", "codex_exec"),
+    ]
+    forwarded = dict(upgrade_headers(client, local))
+    assert forwarded == {
+        "authorization": "Bearer client-key",
+        "openai-beta": "responses_websockets=2026-02-06",
+        "originator": "codex_exec",
+    }
+    keyed = Endpoint(name="k", url=local.url, format="openai-responses", api_key="sk-endpoint")
+    assert dict(upgrade_headers(client, keyed))["authorization"] == "Bearer sk-endpoint"
