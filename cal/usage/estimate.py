@@ -13,6 +13,8 @@ import math
 import re
 from typing import NamedTuple
 
+import msgspec
+
 BYTES_PER_TOKEN = 3.6
 """JSON request bodies of code agents run about 3.5-4 bytes per token; erring low in bytes per
 token errs high in tokens, which is the safe side for context-window decisions (peers.md §5.3)."""
@@ -55,3 +57,33 @@ def tokens_for(measure: BodyMeasure, tokens_per_byte: float = PRIOR_TOKENS_PER_B
 def estimate_input_tokens(body: bytes, tokens_per_byte: float = PRIOR_TOKENS_PER_BYTE) -> int:
     """A rough count of the input tokens of a request body (on the high side)."""
     return tokens_for(measure_body(body), tokens_per_byte)
+
+
+def count_response_body(fmt: str, tokens: int) -> bytes:
+    """A token-count answer in the client API's own shape (`fmt` is the client's format)."""
+    payload: dict[str, object]
+    if fmt == "gemini":
+        payload = {"totalTokens": tokens}
+    elif fmt == "openai-responses":
+        payload = {"object": "response.input_tokens", "input_tokens": tokens}
+    else:
+        payload = {"input_tokens": tokens}
+    return msgspec.json.encode(payload)
+
+
+def counted_tokens(body: bytes | None) -> int | None:
+    """The count in an upstream's token-count answer (Anthropic and Responses `input_tokens`,
+    Gemini `totalTokens`), or None when the body is not one."""
+    if not body:
+        return None
+    try:
+        answer = msgspec.json.decode(body, type=_CountAnswer)
+    except msgspec.MsgspecError:
+        return None
+    count = answer.input_tokens if answer.input_tokens is not None else answer.totalTokens
+    return count if count is not None and count >= 0 else None
+
+
+class _CountAnswer(msgspec.Struct):
+    input_tokens: int | None = None
+    totalTokens: int | None = None  # Gemini spells it so

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 
+import msgspec
+
 from cal.usage.estimate import (
     BLOB_TOKENS,
     BodyMeasure,
+    count_response_body,
+    counted_tokens,
     estimate_input_tokens,
     measure_body,
     tokens_for,
@@ -48,3 +52,22 @@ def test_embedded_images_count_as_an_allowance_not_their_bytes() -> None:
 def test_short_data_fields_are_text() -> None:
     payload = b'{"data":"c2hvcnQ="}'
     assert measure_body(payload) == BodyMeasure(len(payload), 0)
+
+
+def test_count_answers_in_each_clients_shape() -> None:
+    assert msgspec.json.decode(count_response_body("anthropic", 42)) == {"input_tokens": 42}
+    assert msgspec.json.decode(count_response_body("gemini", 42)) == {"totalTokens": 42}
+    assert msgspec.json.decode(count_response_body("openai-responses", 42)) == {
+        "object": "response.input_tokens",
+        "input_tokens": 42,
+    }
+
+
+def test_counted_tokens_reads_the_upstreams_answers() -> None:
+    assert counted_tokens(b'{"input_tokens": 1234}') == 1234
+    assert counted_tokens(b'{"object":"response.input_tokens","input_tokens":7}') == 7
+    assert counted_tokens(b'{"totalTokens": 99, "cachedContentTokenCount": 3}') == 99
+    for junk in (None, b"", b"not json", b"[]", b'{"error": {}}', b'{"input_tokens": -1}'):
+        assert counted_tokens(junk) is None
+    for fmt in ("anthropic", "openai-responses", "gemini"):
+        assert counted_tokens(count_response_body(fmt, 5)) == 5
