@@ -18,6 +18,7 @@ Conventions, so that nothing is counted twice:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Literal
 
 import msgspec
@@ -165,7 +166,7 @@ class PriceTable:
 
     def lookup(self, model: str | None) -> ModelPrice | None:
         """The price of `model`, or None when the table does not know it (never a guess)."""
-        for candidate in candidate_names(model or ""):
+        for candidate in _candidates(model or ""):
             found = self._by_name.get(candidate)
             if found is not None:
                 return found
@@ -210,10 +211,14 @@ def normalize_model(model: str) -> str:
 def candidate_names(model: str) -> list[str]:
     """The names to try for `model`, most specific first (the normalised name, then each snapshot
     suffix stripped)."""
+    return list(_candidates(model))
+
+
+def _candidates(model: str) -> Iterator[str]:
     name = normalize_model(model)
     if not name:
-        return []
-    out = [name]
+        return
+    yield name
     changed = True
     while changed:
         changed = False
@@ -221,9 +226,8 @@ def candidate_names(model: str) -> list[str]:
             shorter = suffix.sub("", name)
             if shorter != name and shorter:
                 name = shorter
-                out.append(name)
+                yield name
                 changed = True
-    return out
 
 
 DEFAULT_TABLE = PriceTable()
