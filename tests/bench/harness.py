@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import psutil
 import trio
 
 HERE = Path(__file__).resolve().parent
@@ -504,6 +505,12 @@ def fact(
     scenario: str, metric: str, unit: str, gateway: float, ok: bool | None, target: str
 ) -> Row:
     return Row(scenario, metric, unit, gateway=gateway, target=target, ok=ok)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far (all its threads)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def load_average() -> str:

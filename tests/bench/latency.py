@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness import Row, Stack, claude_call, compare, interleave, ms, p50, p99
+from harness import MS, Row, Stack, claude_call, compare, cpu_seconds, interleave, ms, p50, p99
 
 NAME = "1 non-stream c=1"
+PROCS = {"direct": "mock", "gateway": "gateway", "floor": "pipe"}
 
 
 def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict[str, Any]]:
@@ -21,12 +22,17 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     details: dict[str, Any] = {"rounds": rounds}
     for size in (50, 200):
         c = claude_call(size, stream=False)
-        got = interleave(paths, dict.fromkeys(paths, c), rounds, warmup)
+        interleave(paths, dict.fromkeys(paths, c), warmup, 0)
+        cpu = {name: cpu_seconds(env[proc].pid) for name, proc in PROCS.items()}
+        got = interleave(paths, dict.fromkeys(paths, c), rounds, 0)
+        served = {"direct": 3 * rounds, "gateway": rounds, "floor": rounds}  # the mock serves all
+        cpu = {n: (cpu_seconds(env[PROCS[n]].pid) - v) / served[n] * MS for n, v in cpu.items()}
         t = {name: ms([x.total for x in runs]) for name, runs in got.items()}
         pairs = [g - d for d, g in zip(t["direct"], t["gateway"], strict=True)]
         label = f"{NAME} {size}KB"
         rows.append(compare(label, "latency p50", "ms", *_q(t, p50), 1.0))
         rows.append(compare(label, "latency p99", "ms", *_q(t, p99), 2.5))
+        rows.append(compare(label, "CPU per request", "ms", *_q(cpu, None), added=False))
         details[f"{size}KB"] = {
             "body_bytes": len(c.body),
             "paired_added_p50_ms": p50(pairs),
@@ -35,5 +41,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     return rows, details
 
 
-def _q(t: dict[str, list[float]], q: Any) -> tuple[float, float, float]:
+def _q(t: dict[str, Any], q: Any) -> tuple[float, float, float]:
+    if q is None:
+        return t["direct"], t["gateway"], t["floor"]
     return q(t["direct"]), q(t["gateway"]), q(t["floor"])

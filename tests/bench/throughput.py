@@ -12,7 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import trio
-from harness import MS, RawConnection, Row, Stack, compare, p50, p99, raw_request, small_call
+from harness import (
+    MS,
+    RawConnection,
+    Row,
+    Stack,
+    compare,
+    cpu_seconds,
+    p50,
+    p99,
+    raw_request,
+    small_call,
+)
 
 NAME = "4 small non-stream"
 
@@ -22,6 +33,12 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cpu: float = 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU time of the serving process per request."""
+        return self.cpu / len(self.latencies) * MS if self.latencies else float("nan")
 
     @property
     def rps(self) -> float:
@@ -59,7 +76,8 @@ async def closed_loop(port: int, raw: bytes, connections: int, seconds: float, l
 
 
 def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict[str, Any]]:
-    ports = {"direct": env["mock"].port, "gateway": env["gateway"].port, "floor": env["pipe"].port}
+    procs = {"direct": env["mock"], "gateway": env["gateway"], "floor": env["pipe"]}
+    ports = {name: proc.port for name, proc in procs.items()}
     rounds, slice_s = (1, 2.0) if quick else (3, 4.0)
     c = small_call()
     rows: list[Row] = []
@@ -70,7 +88,9 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
             trio.run(closed_loop, port, raw_request(c, port), connections, 0.5, Load())
         for _ in range(rounds):
             for name, port in ports.items():
+                cpu = cpu_seconds(procs[name].pid)
                 trio.run(closed_loop, port, raw_request(c, port), connections, slice_s, loads[name])
+                loads[name].cpu += cpu_seconds(procs[name].pid) - cpu
         label = f"{NAME} c={connections}"
         d, g, f = loads["direct"], loads["gateway"], loads["floor"]
         rps_target = 600.0 if connections == 8 else None
@@ -104,6 +124,9 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
                 p99_target,
                 added=False,
             )
+        )
+        rows.append(
+            compare(label, "CPU per request", "ms", d.cpu_ms, g.cpu_ms, f.cpu_ms, added=False)
         )
         errors = Row(label, "errors", "n", len(d.errors), len(g.errors), len(f.errors), None, "= 0")
         errors.ok = not g.errors
