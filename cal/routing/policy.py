@@ -100,13 +100,13 @@ def describe(outcome: Outcome) -> str:
 
 
 def _cool_until(outcome: Outcome, policy: RetryPolicy, now: float) -> tuple[float, str]:
+    """When the key may be used again: the latest of Retry-After and spent windows' resets."""
     limits = outcome.rate_limits
-    if limits is not None and limits.retry_after_s is not None:
-        return now + limits.retry_after_s, "Retry-After"
     blocked = limits.blocked_until() if limits is not None else None
-    if blocked is not None and blocked > now:
-        return blocked, "rate-limit reset"
-    return now + policy.default_cooldown_s, "no reset given"
+    if limits is None or blocked is None or blocked <= now:
+        return now + policy.default_cooldown_s, "no reset given"
+    source = "Retry-After" if blocked == limits.retry_at else "rate-limit reset"
+    return blocked, source
 
 
 def _move_on(state: AttemptState, why: str, key_action: KeyAction = "none") -> Decision:

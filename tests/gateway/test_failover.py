@@ -277,3 +277,28 @@ async def test_keys_are_used_least_recently_first(harness: Any) -> None:
             assert (await _post(harness)).status_code == 200
     sent = [r.header("x-api-key") for r in harness.mock.provider.received]
     assert sent == [KEY1, KEY2, KEY1, KEY2]
+
+
+async def test_per_endpoint_idle_timeout_ends_a_stalled_stream_in_band(harness: Any) -> None:
+    harness.use(harness.endpoint("anthropic", idle_timeout_s=0.3))
+    headers = {"x-mock-interval-ms": "1500", "x-mock-chunks": "4"}
+    started = trio.current_time()
+    with trio.fail_after(15):
+        response = await _post(harness, body=STREAM_BODY, **headers)
+    assert trio.current_time() - started < 1.4
+    assert response.status_code == 200
+    assert b"event: error" in response.content
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.error is not None and exchange.error.kind == "timeout"
+    assert len(exchange.attempts) == 1  # bytes reached the client: never retried
+
+
+async def test_per_endpoint_total_timeout_bounds_an_attempt(harness: Any) -> None:
+    slow = harness.endpoint("anthropic", name="slow", total_timeout_s=0.3)
+    harness.use(slow)
+    with trio.fail_after(15):
+        response = await _post(harness, **{"x-mock-fault": "delay-ms=2000"})
+    assert response.status_code == 504
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert [a.error.kind for a in exchange.attempts if a.error] == ["timeout"] * 3
+    assert "longer than 0.3 s" in exchange.attempts[0].error.message  # type: ignore[union-attr]

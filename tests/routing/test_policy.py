@@ -172,3 +172,12 @@ def test_every_decision_is_bounded(
     if decision.action == "failover":
         assert more
     assert decision.reason
+
+
+def test_a_spent_window_outlasting_retry_after_wins() -> None:
+    window = Window(status="rejected", reset_at=NOW + 3600)
+    limits = RateLimits(
+        observed_at=NOW, windows={"unified-5h": window}, retry_after_s=1.0, retry_at=NOW + 1
+    )
+    decision = decide(_status(429, limits), _state(more_endpoints=True), POLICY, NOW, 0.0)
+    assert (decision.action, decision.cool_until) == ("failover", NOW + 3600)
