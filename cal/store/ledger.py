@@ -21,7 +21,8 @@ from typing import Literal
 import msgspec
 
 from cal.capture.model import Exchange
-from cal.usage.cost import cost_usd
+from cal.usage.cache_ttl import one_hour_cache_writes
+from cal.usage.cost import price_usage
 from cal.usage.prices import PriceTable
 
 NANO = 1_000_000_000
@@ -117,7 +118,8 @@ def billed_model(exchange: Exchange) -> str | None:
 
 
 def exchange_cost(exchange: Exchange, table: PriceTable | None = None) -> float | None:
-    """The cost of an exchange in USD: set by the gateway, else priced from its upstream usage.
+    """The cost of an exchange in USD: set by the gateway, else priced from its upstream usage
+    (an Anthropic upstream's 1-hour cache writes at the 1-hour price).
 
     None when the usage is not the upstream's (an estimate, or none) or the model is unknown.
     """
@@ -125,7 +127,22 @@ def exchange_cost(exchange: Exchange, table: PriceTable | None = None) -> float 
         return exchange.cost_usd
     if exchange.usage.source != "upstream":
         return None
-    return cost_usd(billed_model(exchange), exchange.usage, table=table)
+    breakdown = price_usage(
+        billed_model(exchange),
+        exchange.usage,
+        cache_write_1h_tokens=_one_hour_writes(exchange),
+        table=table,
+    )
+    return None if breakdown is None else breakdown.total
+
+
+def _one_hour_writes(exchange: Exchange) -> int:
+    """The part of an Anthropic upstream's cache writes made with the 1-hour lifetime."""
+    if exchange.upstream_format != "anthropic" or not exchange.usage.cache_write_tokens:
+        return 0
+    if exchange.raw_events:
+        return one_hour_cache_writes(e.data for e in exchange.raw_events)
+    return one_hour_cache_writes([exchange.response_body or b""])
 
 
 def ledger_entry(exchange: Exchange, table: PriceTable | None = None) -> LedgerEntry:

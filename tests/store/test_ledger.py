@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ledger_samples import NOON, exchange
 
-from cal.capture.model import Attempt, ErrorInfo, Usage
+from cal.capture.model import Attempt, ErrorInfo, StreamEvent, Usage
 from cal.store.db import Database
 from cal.store.ledger import (
     LedgerKey,
@@ -171,4 +171,24 @@ def test_the_request_index_row_carries_the_cost() -> None:
     unknown = exchange(model="gpt-6.1-sol")
     assert (
         request_row(unknown, [], bundle_path=None, bundle_bytes=0, secrets=False).cost_usd is None
+    )
+
+
+def test_anthropic_one_hour_writes_are_priced_at_the_one_hour_rate() -> None:
+    body = (
+        b'{"type":"message","model":"claude-sonnet-4-5-20250929","usage":{"input_tokens":1000,'
+        b'"cache_creation_input_tokens":4000,"cache_read_input_tokens":20000,"cache_creation":'
+        b'{"ephemeral_5m_input_tokens":3000,"ephemeral_1h_input_tokens":1000},"output_tokens":500}}'
+    )
+    # tests/usage/test_usage_cost.py: 3,000 5-minute + 1,000 1-hour writes make $0.03375
+    anthropic = exchange(upstream_format="anthropic", response_body=body)
+    assert exchange_cost(anthropic) == pytest.approx(0.03375)
+    events = exchange(
+        upstream_format="anthropic",
+        raw_events=[StreamEvent(1.0, b"event: message_start\ndata: " + body + b"\n\n")],
+    )
+    assert exchange_cost(events) == pytest.approx(0.03375)
+    # another upstream format never reads the Anthropic split
+    assert exchange_cost(exchange(upstream_format="openai-chat", response_body=body)) == (
+        pytest.approx(0.0315)
     )
