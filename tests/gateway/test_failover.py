@@ -186,7 +186,7 @@ async def test_stream_is_retried_before_its_first_byte(harness: Any) -> None:
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_failover_across_formats(harness: Any, stream: bool) -> None:
-    chat = harness.endpoint("openai-chat", model_map={"*": "m+status=503"})
+    chat = harness.endpoint("openai-chat", model_map={"*": "m+status=503+fail-first=3"})
     harness.use(chat, harness.endpoint("gemini", priority=200))
     with trio.fail_after(15):
         response = await _post(harness, body=STREAM_BODY if stream else BODY)
