@@ -121,6 +121,7 @@ class AttemptLoop:
         exchange.route = f"{self.route.format}->{endpoint.format}"
         exchange.raw_events, exchange.client_events = [], []  # a failed try's events are dropped
         exchange.error = None
+        exchange.transform_input = exchange.transform_output = None
         prepared = prepare(self.route, exchange, endpoint, body, body_model, credential.key)
         self.leg = prepared.leg
         return prepared

@@ -205,6 +205,9 @@ async def test_failover_across_formats(harness: Any, stream: bool) -> None:
         ("gemini", 200),
     ]
     assert exchange.route == "anthropic->gemini"
+    assert exchange.transform_output is not None and b'"contents"' in exchange.transform_output
+    assert exchange.attempts[0].request_body is not None
+    assert b'"messages"' in exchange.attempts[0].request_body  # the Chat body of the first try
     assert exchange.usage.source == "upstream"
     paths = [r.path for r in harness.mock.provider.received]
     assert paths[:3] == ["/v1/chat/completions"] * 3
