@@ -20,6 +20,7 @@ from cal.config import Settings
 from cal.formats.errors import ErrorKind, error_body, error_status
 from cal.formats.routes import ClientRoute
 from cal.gateway.asgi import JSON, GatewayRequest, RequestRefused
+from cal.gateway.headers import header_value
 from cal.gateway.health import Credential, RouteHealth
 from cal.gateway.legs import Leg
 from cal.gateway.prepare import Prepared, prepare
@@ -168,7 +169,13 @@ class AttemptLoop:
             return Outcome(kind=kind, client_saw_bytes=request.response_started)
         if held is not None and held.status == 429:
             limits = self._body_retry_delay(held, limits)
-        return Outcome(kind="status", status=attempt.status, rate_limits=limits)
+        advice = header_value(attempt.response_headers, "x-should-retry")
+        return Outcome(
+            kind="status",
+            status=attempt.status,
+            rate_limits=limits,
+            should_retry=None if advice is None else advice.strip().lower() == "true",
+        )
 
     def _body_retry_delay(self, held: HeldError, limits: RateLimits | None) -> RateLimits | None:
         """A 429 whose headers name no wait may name one in its body (Gemini's RetryInfo)."""

@@ -12,6 +12,7 @@ Time (`now`, epoch seconds) and randomness (`rand`, a float in [0, 1)) are passe
 | 404 | never | never | yes |
 | 400, 413, 422, other 4xx | never | never | never: the request itself is wrong |
 | any byte already sent to the client | never | never | never |
+| `x-should-retry: false` on a retryable status | never | never | yes |
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     rate_limits: RateLimits | None = None
     client_saw_bytes: bool = False
     """True once any byte of the response reached the client: nothing can be retried then."""
+    should_retry: bool | None = None
+    """The provider's own advice (Anthropic's `x-should-retry`); False: not on this endpoint."""
 
 
 class AttemptState(msgspec.Struct, frozen=True, kw_only=True):
@@ -165,6 +168,8 @@ def decide(
         return Decision(action="give_up", reason=f"gave up after {what}: {spent} spent")
     status = outcome.status if outcome.kind == "status" else None
     if status is None or status in RETRYABLE_STATUSES:
+        if outcome.should_retry is False:
+            return _move_on(state, f"{what} (the upstream says not to retry)")
         if status == 429:
             return _rate_limited(outcome, state, policy, now)
         if state.on_endpoint >= policy.per_endpoint:

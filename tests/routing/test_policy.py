@@ -181,3 +181,14 @@ def test_a_spent_window_outlasting_retry_after_wins() -> None:
     )
     decision = decide(_status(429, limits), _state(more_endpoints=True), POLICY, NOW, 0.0)
     assert (decision.action, decision.cool_until) == ("failover", NOW + 3600)
+
+
+def test_the_providers_advice_not_to_retry_moves_on() -> None:
+    outcome = Outcome(kind="status", status=529, should_retry=False)
+    decision = decide(outcome, _state(more_endpoints=True), POLICY, NOW, 0.0)
+    assert (decision.action, decision.reason) == (
+        "failover",
+        "failover after 529 (the upstream says not to retry)",
+    )
+    advised = Outcome(kind="status", status=529, should_retry=True)
+    assert decide(advised, _state(), POLICY, NOW, 0.0).action == "retry"
