@@ -36,7 +36,7 @@ from cal.capture.model import ErrorInfo
 from cal.formats.errors import error_body
 from cal.formats.routes import match_route
 from cal.gateway.asgi import Message, RawHeaders, Receive, Scope, Send
-from cal.gateway.headers import decode_headers
+from cal.gateway.headers import decode_headers, header_value
 from cal.gateway.pipeline import GatewayDeps
 from cal.gateway.websocket_frames import (
     FrameError,
@@ -58,6 +58,7 @@ from cal.gateway.websocket_upstream import (
     upgrade_headers,
 )
 from cal.routing.model import Endpoint
+from cal.routing.resolve import PIN_HEADER, PinError, resolve
 from cal.sse import SSEDecoder, SSEError
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -203,23 +204,29 @@ class _Session:
         except FrameError as exc:
             await self.send_quietly(error_frame(400, "invalid_request_error", str(exc)))
             return
-        endpoint = self._upstream_endpoint(frame)
-        if endpoint is not None and await self._relay(endpoint, frame):
+        upstream = self._upstream_endpoint(frame)
+        if upstream is not None and await self._relay(*upstream, frame):
             return
         if frame.generate:
             await self._generate(frame)
         else:
             await self._prewarm(frame)
 
-    def _upstream_endpoint(self, frame: TurnFrame) -> Endpoint | None:
-        """The active endpoint, when its upstream may take this turn over a WebSocket."""
-        names = {name for name, _ in self.scope["headers"]}
-        if b"x-cal-endpoint" in names or (frame.model or "").startswith("@"):
-            return None  # pinned: the HTTP path resolves pins
-        endpoint = self.bridge.deps.registry.snapshot.choose()
-        if endpoint is None or not self.bridge.upstreams.worth_trying(endpoint):
+    def _upstream_endpoint(self, frame: TurnFrame) -> tuple[Endpoint, str | None] | None:
+        """The turn's endpoint (as the HTTP path would resolve it) and the model to send it,
+        when that endpoint's upstream may take the turn over a WebSocket."""
+        snapshot = self.bridge.deps.registry.snapshot
+        pin = header_value(decode_headers(self.scope["headers"]), PIN_HEADER)
+        try:
+            resolution = resolve(snapshot.endpoints, snapshot.active, frame.model, pin)
+        except PinError:
+            return None  # the HTTP path answers it in the client's shape
+        if not resolution.candidates:
             return None
-        return endpoint
+        endpoint = resolution.candidates[0]
+        if not self.bridge.upstreams.worth_trying(endpoint):
+            return None
+        return endpoint, endpoint.map_model(resolution.model)
 
     async def _open_link(self, endpoint: Endpoint) -> UpstreamLink | None:
         link = self._link
@@ -239,12 +246,11 @@ class _Session:
             link, self._link = self._link, None
             await link.close()
 
-    async def _relay(self, endpoint: Endpoint, frame: TurnFrame) -> bool:
+    async def _relay(self, endpoint: Endpoint, model: str | None, frame: TurnFrame) -> bool:
         """The turn on an upstream socket; False when none could be opened (HTTP instead)."""
         link = await self._open_link(endpoint)
         if link is None:
             return False
-        model = endpoint.map_model(frame.model)
         as_sent = not frame.expanded or self.state.last_via is link
         data = frame.upstream_frame(model, as_sent=as_sent)
         turn = RelayedTurn(link, ws_exchange(self.scope, frame, self.bridge.recorder.run_id), data)
@@ -273,7 +279,7 @@ class _Session:
                     await self.send_text(data)
             except TurnFailed as failed:
                 await self.send_quietly(error_frame(failed.status, "server_error", failed.message))
-                return ErrorInfo(failed.kind, failed.message)
+                return ErrorInfo(failed.kind, failed.message, failed.status)
             except trio.ClosedResourceError:
                 pass
             finally:

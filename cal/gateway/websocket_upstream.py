@@ -5,7 +5,8 @@ on `{endpoint url}/responses`. cal learns that by trying: the first session that
 opens the upstream socket; an upgrade refused with 400, 404, 405, 426 or 501 marks that URL as
 HTTP-only for the runtime's life (UpstreamSockets), and that turn and later ones take the HTTP path.
 Any other failure to connect (refused connection, timeout, 401, 429, 5xx) sends only that turn the
-HTTP way, where retries and failover apply.
+HTTP way, where retries and failover apply. The endpoint's own timeouts (connect, first byte,
+idle) apply, else the settings'.
 
 One upstream socket per client socket and endpoint, opened on the first turn and reused, so the
 upstream's own `previous_response_id` chain keeps working; frames go up unchanged (the model name
@@ -57,6 +58,12 @@ class UpstreamSockets:
 
     def refused(self, url: str) -> None:
         self._refused.add(url)
+
+
+def limit(endpoint: Endpoint, settings: Settings, name: str) -> float:
+    """A timeout in seconds: the endpoint's own, else the setting of the same name."""
+    own = endpoint.timeouts().get(name)
+    return own if own is not None else float(getattr(settings, name))
 
 
 def socket_url(endpoint: Endpoint) -> str:
@@ -113,7 +120,7 @@ class UpstreamLink:
             extra_headers=extra,
             max_message_size=_MAX_MESSAGE_BYTES,
             message_queue_size=64,
-            connect_timeout=settings.connect_timeout_s,
+            connect_timeout=limit(self.endpoint, settings, "connect_timeout_s"),
             disconnect_timeout=_CLOSE_S,
         ) as connection:
             self.connection = connection
@@ -196,12 +203,13 @@ class RelayedTurn:
         """The next upstream frame, within the first-byte or idle timeout."""
         assert self.link.connection is not None
         first = not self.exchange.raw_events
-        limit = settings.first_byte_timeout_s if first else settings.idle_timeout_s
+        name = "first_byte_timeout_s" if first else "idle_timeout_s"
+        seconds = limit(self.link.endpoint, settings, name)
         try:
-            with trio.fail_after(limit):
+            with trio.fail_after(seconds):
                 message = await self.link.connection.get_message()
         except trio.TooSlowError:
-            raise TurnFailed("timeout", 504, f"no upstream frame within {limit:g} s") from None
+            raise TurnFailed("timeout", 504, f"no upstream frame within {seconds:g} s") from None
         except ConnectionClosed as exc:
             message = "the upstream WebSocket closed before the turn ended"
             raise TurnFailed("stream_cut", 502, f"{message}: {exc.reason}") from None

@@ -335,3 +335,25 @@ async def test_upstream_socket_closed_between_turns_is_reopened(
     stop.set()
     assert first[-1]["response"]["id"] == "resp_1" and second[-1]["response"]["id"] == "resp_2"
     assert app.upgrades == 2 and all(r.status == 200 and r.error is None for r in records)
+
+
+async def test_pinned_model_prefix_picks_the_websocket_endpoint(harness: Any) -> None:
+    responses = harness.endpoint("openai-responses", name="socket-ep")
+    harness.use(harness.endpoint("anthropic"), responses, active="mock-anthropic")
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            events = await turn(ws, frame("pinned", model="@socket-ep/mock-model"))
+        (record,) = await harness.sink.wait_for(1)
+    assert text_of(events) == MOCK_TEXT + "pinned"
+    assert record.method == "WS" and record.endpoint == "socket-ep"
+    assert json.loads(harness.mock.provider.received[-1].body)["model"] == "mock-model"
+
+
+async def test_endpoint_first_byte_timeout_ends_a_relayed_turn(harness: Any) -> None:
+    harness.use(harness.endpoint("openai-responses", first_byte_timeout_s=0.3))
+    with trio.fail_after(15):
+        async with open_websocket_url(ws_url(harness)) as ws:
+            (error,) = await turn(ws, frame("too slow", model="mock-model+delay-ms=3000"))
+        (record,) = await harness.sink.wait_for(1)
+    assert error["type"] == "error" and error["status"] == 504
+    assert record.error is not None and record.error.kind == "timeout" and record.status == 504
