@@ -2,7 +2,8 @@
 
 Nothing here is fetched: the table ships with cal and changes only with a new `PRICE_TABLE_VERSION`.
 Rates are the providers' standard (non-batch, non-priority) list prices for text tokens. Sources
-and the date they were read are in `PRICE_SOURCES` / `PRICES_AS_OF` and in docs/usage.md.
+and the date they were read are in `PRICE_SOURCES` / `PRICES_AS_OF`; docs/usage.md says how each
+group of rows was checked (Opus 5, Sonnet 5 and Sonnet 5.5 are the least certain).
 
 Conventions, so that nothing is counted twice:
 - `input` prices uncached input only; `cache_read` prices tokens served from a prompt cache;
