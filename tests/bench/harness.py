@@ -255,7 +255,7 @@ def claude_call(size_kb: int, stream: bool) -> Call:
         {"role": "assistant", "content": [{"type": "text", "text": "ok " * 600}]},
     ]
     raw = _grow(body, body["messages"], turn, {"role": "user", "content": "bench"}, size_kb)
-    return Call("/v1/messages?beta=true", raw, _headers(record), b'"content_block_delta"')
+    return Call("/v1/messages?beta=true", raw, _headers(record), b'"type":"text_delta"')
 
 
 def responses_call(size_kb: int, stream: bool) -> Call:
