@@ -23,3 +23,15 @@ def ends_stream(fmt: ApiFormat, event: SSEEvent) -> bool:
             return event.event in _RESPONSES_END
         return any(f'"type":"{name}"'.encode() in data[:64] for name in _RESPONSES_END)
     return b'"finishReason"' in data or data.startswith(b'{"error"')
+
+
+def is_error_event(fmt: ApiFormat, event: SSEEvent) -> bool:
+    """True when `event` is `fmt`'s in-band error (the stream ended with a failure)."""
+    data = event.data
+    if fmt == "anthropic":
+        return event.event == "error"
+    if fmt == "openai-responses":
+        return event.event in ("error", "response.failed") or data.startswith(
+            (b'{"type":"error"', b'{"type":"response.failed"')
+        )
+    return data.startswith(b'{"error"')

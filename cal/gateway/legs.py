@@ -11,7 +11,7 @@ from typing import Protocol
 from cal.capture.model import ErrorInfo, Exchange, StreamEvent
 from cal.formats import ApiFormat
 from cal.formats.errors import ErrorKind, stream_error_event
-from cal.formats.streams import ends_stream
+from cal.formats.streams import ends_stream, is_error_event
 from cal.gateway.headers import Header, downstream_headers
 from cal.sse import SSEDecoder, SSEEvent
 
@@ -77,7 +77,11 @@ class PassThroughLeg:
     def finish(self, t_ms: float) -> bytes:
         """The upstream ended the body; if its stream never sent its final event, it was cut."""
         self._drain(t_ms)
-        if self._last is not None and ends_stream(self._fmt, self._last):
+        last = self._last
+        if last is not None and ends_stream(self._fmt, last):
+            if is_error_event(self._fmt, last):
+                text = last.data[:300].decode("utf-8", "replace")
+                self._exchange.error = ErrorInfo("upstream_status", f"in-band error: {text}")
             return b""
         message = "the upstream stream ended before its final event"
         self._exchange.error = ErrorInfo("stream_cut", message)

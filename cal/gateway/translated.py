@@ -6,7 +6,7 @@ import time
 
 import msgspec
 
-from cal.capture.model import Exchange, StreamEvent
+from cal.capture.model import ErrorInfo, ErrorKindName, Exchange, StreamEvent
 from cal.formats import ApiFormat
 from cal.formats.errors import ErrorKind
 from cal.formats.upstream import auth_headers
@@ -117,6 +117,7 @@ class TranslatedLeg:
             self._exchange.raw_events.append(StreamEvent(t_ms, event.raw))
             out += translator.feed(event)
         self.usage = translator.usage
+        self._record_failure(translator)
         return self._emit(out, t_ms)
 
     def finish(self, t_ms: float) -> bytes:
@@ -127,7 +128,15 @@ class TranslatedLeg:
             out += translator.feed(event)
         out += translator.finish()
         self.usage = translator.usage
+        self._record_failure(translator)
         return self._emit(out, t_ms)
+
+    def _record_failure(self, translator: StreamTranslator) -> None:
+        """An upstream that reported an error in-band, or stopped before its final event."""
+        if translator.failure is not None and self._exchange.error is None:
+            kind, message = translator.failure
+            name: ErrorKindName = "stream_cut" if translator.cut else "upstream_status"
+            self._exchange.error = ErrorInfo(name, message)
 
     def fail(self, kind: ErrorKind, message: str, t_ms: float) -> bytes:
         return self._emit(self._translator_now().fail(kind, message), t_ms)

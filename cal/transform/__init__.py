@@ -217,6 +217,10 @@ class StreamTranslator:
         self._finished = False
         self._closed = False
         self.usage = Usage()
+        self.failure: tuple[ErrorKind, str] | None = None
+        """Why the client stream was closed with an error (an upstream error or cut), if it was."""
+        self.cut = False
+        """True when the upstream stream ended without its final event."""
 
     @property
     def closed(self) -> bool:
@@ -238,6 +242,7 @@ class StreamTranslator:
         if self._closed:
             return out
         if not self._finished:
+            self.cut = True
             return out + self.fail("bad_gateway", "upstream stream ended before its final event")
         self._closed = True
         return out + self._renderer.close()
@@ -247,6 +252,7 @@ class StreamTranslator:
         if self._closed:
             return []
         self._closed = True
+        self.failure = (kind, message)
         return self._renderer.fail(kind, message)
 
     def _render_all(self, events: list[StreamEvent]) -> list[bytes]:

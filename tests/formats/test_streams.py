@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cal.formats.streams import ends_stream
+from cal.formats.streams import ends_stream, is_error_event
 from cal.sse import SSEEvent
 
 
@@ -26,3 +26,20 @@ from cal.sse import SSEEvent
 )
 def test_ends_stream(fmt: str, event: SSEEvent, ends: bool) -> None:
     assert ends_stream(fmt, event) is ends  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "event", "error"),
+    [
+        ("anthropic", SSEEvent(b'{"type":"error","error":{}}', "error"), True),
+        ("anthropic", SSEEvent(b'{"type":"message_stop"}', "message_stop"), False),
+        ("openai-chat", SSEEvent(b'{"error":{"message":"x"}}'), True),
+        ("openai-chat", SSEEvent(b"[DONE]"), False),
+        ("openai-responses", SSEEvent(b"{}", "response.failed"), True),
+        ("openai-responses", SSEEvent(b"{}", "response.completed"), False),
+        ("gemini", SSEEvent(b'{"error":{"code":500}}'), True),
+        ("gemini", SSEEvent(b'{"candidates":[{"finishReason":"STOP"}]}'), False),
+    ],
+)
+def test_is_error_event(fmt: str, event: SSEEvent, error: bool) -> None:
+    assert is_error_event(fmt, event) is error  # type: ignore[arg-type]

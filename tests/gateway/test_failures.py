@@ -89,3 +89,14 @@ async def test_client_disconnect_cancels_the_upstream_quietly(
     assert exchange.error.kind == "client_disconnected"
     assert len(exchange.raw_events) < 10
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_an_in_band_upstream_error_is_passed_through_and_recorded(harness: Any) -> None:
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(
+            harness.url + "/v1/messages", content=BODY, headers={"x-mock-fault": "error-event"}
+        )
+    assert b"event: error" in response.content
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.error is not None
+    assert exchange.error.kind == "upstream_status"

@@ -241,3 +241,5 @@ async def test_mid_stream_failures_end_with_the_clients_in_band_error(
     assert IN_BAND_ERROR[client] in response.content, response.content[-400:]
     exchange = (await harness.sink.wait_for(1))[-1]
     assert exchange.client_events, "the client-facing stream was recorded"
+    assert exchange.error is not None, "the failure was recorded"
+    assert exchange.error.kind == ("stream_cut" if fault.startswith("cut") else "upstream_status")
