@@ -134,7 +134,7 @@ class TranslatedLeg:
     def _record_failure(self, translator: StreamTranslator) -> None:
         """An upstream that reported an error in-band, or stopped before its final event."""
         if translator.failure is not None and self._exchange.error is None:
-            kind, message = translator.failure
+            _, message = translator.failure
             name: ErrorKindName = "stream_cut" if translator.cut else "upstream_status"
             self._exchange.error = ErrorInfo(name, message)
 
