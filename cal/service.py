@@ -19,9 +19,7 @@ if TYPE_CHECKING:
 class Service(Protocol):
     name: str
 
-    async def run(
-        self, stop: trio.Event, *, task_status: trio.TaskStatus[str] = ...
-    ) -> None: ...
+    async def run(self, stop: trio.Event, *, task_status: trio.TaskStatus[str] = ...) -> None: ...
 
 
 class ExchangeSink(Protocol):

@@ -41,8 +41,9 @@ def run_stop(*, data_dir: Path | None, evidence_dir: Path | None, timeout: float
         print("cal stopped" if graceful else "cal terminated")
         found, ok = {"running": True, "pid": state.pid, "graceful": graceful}, graceful
     if evidence_dir is not None:
-        write_evidence(evidence_dir, "stop", checked={"data_dir": str(directory)}, found=found,
-                       passed=ok)
+        write_evidence(
+            evidence_dir, "stop", checked={"data_dir": str(directory)}, found=found, passed=ok
+        )
     return 0 if ok else 1
 
 
@@ -70,8 +71,14 @@ def run_status(*, data_dir: Path | None, as_json: bool, evidence_dir: Path | Non
     report: dict[str, Any] = {"running": state is not None, "data_dir": str(directory)}
     if state is not None:
         status, healthy = _fetch_status(state.portal, state.gateway)
-        report.update(pid=state.pid, version=state.version, run_id=state.run_id,
-                      gateway=state.gateway, portal=state.portal, gateway_healthy=healthy)
+        report.update(
+            pid=state.pid,
+            version=state.version,
+            run_id=state.run_id,
+            gateway=state.gateway,
+            portal=state.portal,
+            gateway_healthy=healthy,
+        )
         if status is not None:
             report["endpoints"] = status.get("endpoints", [])
             report["active_endpoint"] = status.get("active_endpoint")
@@ -82,8 +89,9 @@ def run_status(*, data_dir: Path | None, as_json: bool, evidence_dir: Path | Non
         _print_status(report)
     ok = bool(report["running"] and report.get("gateway_healthy"))
     if evidence_dir is not None:
-        write_evidence(evidence_dir, "status", checked={"data_dir": str(directory)},
-                       found=report, passed=ok)
+        write_evidence(
+            evidence_dir, "status", checked={"data_dir": str(directory)}, found=report, passed=ok
+        )
     return 0 if ok else 1
 
 
@@ -99,11 +107,15 @@ def _print_status(report: dict[str, Any]) -> None:
     for endpoint in report.get("endpoints", []):
         mark = "*" if endpoint.get("active") else " "
         state = "enabled" if endpoint.get("enabled") else "disabled"
-        print(f"  {mark} endpoint {endpoint['name']} ({endpoint['format']}, {state}) {endpoint['url']}")
+        print(
+            f"  {mark} endpoint {endpoint['name']} ({endpoint['format']}, {state}) {endpoint['url']}"
+        )
 
 
 def run_ports(
-    host: str, expect_free: Sequence[int], expect_listening: Sequence[int],
+    host: str,
+    expect_free: Sequence[int],
+    expect_listening: Sequence[int],
     evidence_dir: Path | None,
 ) -> int:
     checks = check_ports(host, expect_free, expect_listening)
@@ -114,8 +126,11 @@ def run_ports(
         write_evidence(
             evidence_dir,
             "ports",
-            checked={"host": host, "expect_free": list(expect_free),
-                     "expect_listening": list(expect_listening)},
+            checked={
+                "host": host,
+                "expect_free": list(expect_free),
+                "expect_listening": list(expect_listening),
+            },
             found=[msgspec.to_builtins(c) for c in checks],
             passed=ok,
         )

@@ -57,7 +57,11 @@ def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState
         watcher = await prepare(runtime)
         extra = await demo_services(runtime) if demo else []
         await run_runtime(
-            runtime, endpoint_source=watcher, upstream_services=extra, on_ready=on_ready, report=_say
+            runtime,
+            endpoint_source=watcher,
+            upstream_services=extra,
+            on_ready=on_ready,
+            report=_say,
         )
 
     code = 0
