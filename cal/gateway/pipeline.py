@@ -16,6 +16,7 @@ from cal.capture.model import ErrorInfo, Exchange, Usage
 from cal.config import Settings
 from cal.formats import parse_format
 from cal.formats.routes import ClientRoute
+from cal.gateway.answer import record_answer
 from cal.gateway.asgi import JSON, ClientGone, GatewayRequest, RequestRefused
 from cal.gateway.clients import identify_client
 from cal.gateway.failover import AttemptLoop
@@ -29,9 +30,10 @@ from cal.gateway.upstream import UpstreamPool
 from cal.routing.model import Endpoint
 from cal.routing.resolve import PIN_HEADER, PinError, Resolution, resolve
 from cal.service import ExchangeSink
-from cal.transform.ir import Usage as IrUsage
-from cal.usage.estimate import estimate_input_tokens
-from cal.usage.extract import usage_from_body, usage_from_events
+from cal.store.ledger import exchange_cost
+from cal.usage.calibration import Calibrator
+from cal.usage.estimate import count_response_body, counted_tokens
+from cal.usage.extract import summarize_body, summarize_events
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,14 @@ class GatewayDeps:
         sinks: Sequence[ExchangeSink],
         run_id: str,
         health: RouteHealth | None = None,
+        calibrator: Calibrator | None = None,
     ) -> None:
         self.settings, self.registry, self.pool = settings, registry, pool
         self.sinks, self.run_id = list(sinks), run_id
         self.health = health or RouteHealth()
         """Credential health and rate-limit state, shared by every request of the runtime."""
+        self.calibrator = calibrator or Calibrator()
+        """Per-model token estimates, learnt from the real input counts of calls."""
 
 
 def new_exchange(
@@ -135,7 +140,7 @@ async def _serve(
         exchange.route = f"{route.format}->{first.format}"
         nursery.start_soon(request.watch_disconnect, nursery.cancel_scope)
         if route.operation == "count_tokens" and first.format != route.format:
-            await _estimate_tokens(request, route, exchange, body)
+            await _estimate_tokens(request, route, exchange, body, deps.calibrator)
             return
         await _forward(request, route, exchange, resolution, body, view.model, deps)
     except RequestRefused as refused:
@@ -190,6 +195,24 @@ async def _forward(
         if loop.leg is not None:
             _finish_usage(exchange, loop.leg)
         _count_tokens(exchange, deps.health)
+        _learn_token_ratio(exchange, route, body, deps.calibrator)
+        exchange.cost_usd = exchange_cost(exchange)
+
+
+def _learn_token_ratio(
+    exchange: Exchange, route: ClientRoute, body: bytes, calibrator: Calibrator
+) -> None:
+    """Teach the local token estimate the real input count of this body, when the upstream
+    gave one: a forwarded token count's answer, or a model call's input usage."""
+    real: int | None = None
+    if route.operation == "count_tokens":
+        if exchange.status == 200:
+            real = counted_tokens(exchange.response_body)
+    elif exchange.usage.source == "upstream":
+        usage = exchange.usage
+        real = usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+    if real:
+        calibrator.observe(exchange.model, body, real)
 
 
 def _count_tokens(exchange: Exchange, health: RouteHealth) -> None:
@@ -208,40 +231,32 @@ def _count_tokens(exchange: Exchange, health: RouteHealth) -> None:
 
 
 def _finish_usage(exchange: Exchange, leg: Leg) -> None:
-    """Normalised usage on the exchange: from the translator, or read from what passed through."""
-    usage: IrUsage | None = None
+    """Usage, response model and stop reasons of the exchange, read from what the upstream sent
+    (with its own codec, once the client has its last byte)."""
     if isinstance(leg, TranslatedLeg):
-        usage = leg.usage
         exchange.notes += leg.notes
-    elif exchange.status is not None and exchange.status < 300 and exchange.upstream_format:
-        fmt = parse_format(exchange.upstream_format)
-        if exchange.raw_events:
-            usage = usage_from_events(fmt, (e.data for e in exchange.raw_events))
-        elif exchange.response_body:
-            usage = usage_from_body(fmt, exchange.response_body)
-    if usage is not None:
-        exchange.usage = Usage(
-            input_tokens=usage.uncached_in,
-            output_tokens=usage.out_total,
-            cache_read_tokens=usage.cache_read,
-            cache_write_tokens=usage.cache_write,
-            reasoning_tokens=usage.reasoning,
-            source="upstream",
-        )
+    if exchange.upstream_format is None or exchange.status is None or exchange.status >= 300:
+        return
+    fmt = parse_format(exchange.upstream_format)
+    if exchange.raw_events:
+        summary = summarize_events(fmt, (e.data for e in exchange.raw_events))
+    elif exchange.attempts and exchange.attempts[-1].response_body:
+        summary = summarize_body(fmt, exchange.attempts[-1].response_body or b"")
+    else:
+        return
+    record_answer(exchange, summary)
 
 
 async def _estimate_tokens(
-    request: GatewayRequest, route: ClientRoute, exchange: Exchange, body: bytes
+    request: GatewayRequest,
+    route: ClientRoute,
+    exchange: Exchange,
+    body: bytes,
+    calibrator: Calibrator,
 ) -> None:
     """A token count the endpoint's API cannot answer: a local estimate, flagged as one."""
-    tokens = estimate_input_tokens(body)
-    if route.format == "gemini":
-        payload: dict[str, object] = {"totalTokens": tokens}
-    elif route.format == "openai-responses":
-        payload = {"object": "response.input_tokens", "input_tokens": tokens}
-    else:
-        payload = {"input_tokens": tokens}
-    out = msgspec.json.encode(payload)
+    tokens = calibrator.estimate(exchange.model, body)
+    out = count_response_body(route.format, tokens)
     exchange.usage = Usage(input_tokens=tokens, source="estimated")
     exchange.notes.append("token count estimated locally: the endpoint's API has no count route")
     exchange.response_body = out

@@ -25,6 +25,7 @@ from cal.gateway.translated import (
 )
 from cal.routing.model import Endpoint
 from cal.transform import RouteUnavailable, TranslationError, lookup
+from cal.transform.passthrough import strip_envelopes
 
 _OURS = "x-cal-"
 """Headers a client sends to cal itself (X-CAL-Endpoint): never forwarded upstream."""
@@ -87,6 +88,12 @@ def _pass_through(
     key: str | None,
 ) -> Prepared:
     model = endpoint.map_model(exchange.model)
+    stripped = strip_envelopes(route.format, body)
+    if stripped is not None:  # a conversation that crossed APIs carries our reasoning envelopes
+        body, count = stripped
+        exchange.notes.append(
+            f"removed {count} reasoning block(s) sealed for another API before pass-through"
+        )
     path = route.upstream_path
     if route.format == "gemini" and route.operation == "generate":
         path = api_path("gemini", model=model, stream=bool(route.path_stream))

@@ -29,14 +29,15 @@ from trio_websocket import (
     open_websocket_url,
 )
 
-from cal.capture.model import Attempt, ErrorInfo, ErrorKindName, Exchange, StreamEvent, Usage
+from cal.capture.model import Attempt, ErrorInfo, ErrorKindName, Exchange, StreamEvent
 from cal.config import Settings
 from cal.formats.upstream import join_url
+from cal.gateway.answer import record_answer
 from cal.gateway.headers import Header, upstream_headers
 from cal.gateway.pipeline import endpoint_key
 from cal.gateway.websocket_frames import as_sse
 from cal.routing.model import Endpoint
-from cal.usage.extract import usage_from_events
+from cal.usage.extract import summarize_events
 
 log = logging.getLogger(__name__)
 
@@ -229,13 +230,5 @@ class RelayedTurn:
         if error is not None and error.kind != "client_disconnected":
             exchange.status = error.status or 502
         exchange.duration_ms = self.attempt.duration_ms = self.ms()
-        usage = usage_from_events("openai-responses", (e.data for e in exchange.raw_events))
-        if usage is not None:
-            exchange.usage = Usage(
-                input_tokens=usage.uncached_in,
-                output_tokens=usage.out_total,
-                cache_read_tokens=usage.cache_read,
-                cache_write_tokens=usage.cache_write,
-                reasoning_tokens=usage.reasoning,
-                source="upstream",
-            )
+        events = (e.data for e in exchange.raw_events)
+        record_answer(exchange, summarize_events("openai-responses", events))

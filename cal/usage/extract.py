@@ -65,13 +65,3 @@ def _note(summary: AnswerSummary, event: object) -> None:
         summary.usage = event.usage
     elif isinstance(event, Finish):
         summary.finish_reasons.append(event.stop_reason)
-
-
-def usage_from_body(fmt: ApiFormat, body: bytes) -> Usage | None:
-    """The usage in a non-stream response body of `fmt`, or None when it has none."""
-    return summarize_body(fmt, body).usage
-
-
-def usage_from_events(fmt: ApiFormat, raw_events: Iterable[bytes]) -> Usage | None:
-    """The last usage a recorded stream of `fmt` reported."""
-    return summarize_events(fmt, raw_events).usage

@@ -157,6 +157,8 @@ async def test_text_through_every_route(
     assert exchange.error is None, exchange.error
     assert exchange.usage.source == "upstream"
     assert exchange.usage.output_tokens > 0
+    assert exchange.finish_reasons == ["end_turn"]
+    assert exchange.response_model  # what the upstream said it was
     received = harness.mock.provider.received[-1]
     assert b"upstream-model" in received.body or "upstream-model" in received.path
 
