@@ -265,3 +265,35 @@ async def test_traceparent_continues_the_clients_trace(harness: Any) -> None:
     assert (exchange.trace_id, exchange.parent_span_id) == (trace_id, parent)
     sent = harness.mock.provider.received[-1].header("traceparent")
     assert sent == f"00-{trace_id}-{child_span_id(exchange.span_id, 'attempt', 0)}-01"
+
+
+async def test_reasoning_sealed_for_another_api_is_not_sent_on_pass_through(harness: Any) -> None:
+    """A conversation that went through a Responses endpoint continues on an Anthropic one."""
+    harness.use(harness.endpoint("openai-responses"))
+    first = {
+        "model": "m",
+        "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [{"role": "user", "content": "think first"}],
+    }
+    async with httpx.AsyncClient(timeout=20) as client:
+        answer = (await client.post(harness.url + "/v1/messages", json=first)).json()
+        sealed = [b for b in answer["content"] if b["type"] == "thinking"]
+        assert sealed, answer
+        assert sealed[0]["signature"].startswith("gw1")
+        harness.use(harness.endpoint("anthropic"))
+        follow_up = {
+            **first,
+            "messages": [
+                *first["messages"],
+                {"role": "assistant", "content": answer["content"]},
+                {"role": "user", "content": "and now?"},
+            ],
+        }
+        response = await client.post(harness.url + "/v1/messages", json=follow_up)
+    assert response.status_code == 200
+    sent = harness.mock.provider.received[-1].body
+    assert b"gw1" not in sent
+    assert b"and now?" in sent
+    exchange = (await harness.sink.wait_for(2))[-1]
+    assert any("reasoning block" in note for note in exchange.notes)
