@@ -147,7 +147,8 @@ async def test_metrics_and_logs_arrive_over_otlp(tmp_path: Path) -> None:
     tokens = receiver.metric(n.TOKEN_USAGE.name)
     by_type = {attributes(p)[n.GEN_AI_TOKEN_TYPE]: p.sum for p in tokens.histogram.data_points}
     assert by_type == {"input": 1120, "output": 40}
-    assert receiver.log_bodies() == ["endpoint switched to backup"]
+    # OTLP delivery is at least once: a post retried after a slow answer may arrive twice
+    assert set(receiver.log_bodies()) == {"endpoint switched to backup"}
     record = receiver.received["/v1/logs"][0].resource_logs[0].scope_logs[0].log_records[0]
     assert record.severity_text == "WARNING"
     assert attributes(record)["endpoint"] == "backup"
