@@ -224,6 +224,10 @@ def _headers(record: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in record["headers"] if k.lower() not in skip}
 
 
+# the mock quotes the first 60 characters: a 104-character answer, cut into 64 text deltas
+LAST_TEXT = "benchmark turn: " + "measure the gateway, " * 3
+
+
 @dataclass(frozen=True)
 class Call:
     """One request as the client sends it, and the SSE data marker of its content deltas."""
@@ -254,7 +258,7 @@ def claude_call(size_kb: int, stream: bool) -> Call:
         {"role": "user", "content": [{"type": "text", "text": "x" * 2000}]},
         {"role": "assistant", "content": [{"type": "text", "text": "ok " * 600}]},
     ]
-    raw = _grow(body, body["messages"], turn, {"role": "user", "content": "bench"}, size_kb)
+    raw = _grow(body, body["messages"], turn, {"role": "user", "content": LAST_TEXT}, size_kb)
     return Call("/v1/messages?beta=true", raw, _headers(record), b'"type":"text_delta"')
 
 
@@ -277,7 +281,11 @@ def responses_call(size_kb: int, stream: bool) -> Call:
             "content": [{"type": "output_text", "text": "ok " * 600}],
         },
     ]
-    last = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "bench"}]}
+    last = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_text", "text": LAST_TEXT}],
+    }
     raw = _grow(body, body["input"], turn, last, size_kb)
     return Call("/v1/responses", raw, _headers(record), b'"response.output_text.delta"')
 

@@ -18,6 +18,7 @@ from harness import (
     RawConnection,
     Row,
     Stack,
+    capture_stats,
     captured_total,
     claude_call,
     compare,
@@ -110,6 +111,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
         "rss_end_mb": end,
         "gateway_rss_each_quarter_mb": curve,
         "captured_total": captured_total(gateway),
+        "capture_writer": capture_stats(gateway),
     }
     gateway.stop()
     return rows, details
