@@ -8,12 +8,16 @@ An ExchangeSink receives finished exchanges without blocking: the hot path never
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+import logging
+import time
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import trio
 
     from cal.capture.model import Exchange
+
+T = TypeVar("T")
 
 
 class Service(Protocol):
@@ -26,3 +30,35 @@ class ExchangeSink(Protocol):
     def submit_nowait(self, exchange: Exchange) -> bool:
         """Take a finished exchange; False when it had to be dropped (and was counted)."""
         ...
+
+
+class DropCounter:
+    """What a sink had to drop: a running total, logged at most once per `interval_s`."""
+
+    def __init__(self, logger: logging.Logger, message: str, interval_s: float = 10.0) -> None:
+        """`message` takes two %d: the drops since the last log line, and the total."""
+        self.total = 0
+        self._logger, self._message, self._interval = logger, message, interval_s
+        self._unlogged = 0
+        self._last_log = float("-inf")
+
+    def add(self, count: int = 1) -> None:
+        self.total += count
+        self._unlogged += count
+        now = time.monotonic()
+        if now - self._last_log >= self._interval:
+            self._logger.warning(self._message, self._unlogged, self.total)
+            self._unlogged = 0
+            self._last_log = now
+
+
+def send_or_drop(channel: trio.MemorySendChannel[T], item: T, drops: DropCounter) -> bool:
+    """Queue `item` without waiting; when the channel is full or closed, count a drop instead."""
+    import trio
+
+    try:
+        channel.send_nowait(item)
+    except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+        drops.add()
+        return False
+    return True

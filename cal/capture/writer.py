@@ -22,6 +22,7 @@ from cal.capture.redact import redact_text
 from cal.capture.retention import PruneResult, RetentionLimits, prune
 from cal.capture.rows import request_row, search_text
 from cal.config import Settings
+from cal.service import DropCounter, send_or_drop
 from cal.store.db import Database
 from cal.store.requests import RequestRow, insert_request
 
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 1024
 BATCH = 64
-DROP_LOG_INTERVAL_S = 10.0
 
 
 def yield_gil() -> None:
@@ -77,40 +77,23 @@ class CaptureWriter:
         self._clock = clock
         self._send, self._receive = trio.open_memory_channel[Exchange](capacity)
         self._limiter = trio.CapacityLimiter(1)
-        self._written = self._dropped = self._failed = self._bytes = self._pruned = 0
+        self._written = self._failed = self._bytes = self._pruned = 0
         self._last_error: str | None = None
-        self._unlogged_drops = 0
-        self._last_drop_log = float("-inf")
+        self._drops = DropCounter(
+            log, "capture: %d exchange(s) dropped (writer queue full or stopped); %d in total"
+        )
 
     # -- ExchangeSink -----------------------------------------------------------------------
 
     def submit_nowait(self, exchange: Exchange) -> bool:
         """Queue `exchange`; False (and a counted, rate-limited logged drop) when full or closed."""
-        try:
-            self._send.send_nowait(exchange)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            self._count_drop(1)
-            return False
-        return True
-
-    def _count_drop(self, count: int) -> None:
-        self._dropped += count
-        self._unlogged_drops += count
-        now = time.monotonic()
-        if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
-            log.warning(
-                "capture: %d exchange(s) dropped (writer queue full or stopped); %d in total",
-                self._unlogged_drops,
-                self._dropped,
-            )
-            self._unlogged_drops = 0
-            self._last_drop_log = now
+        return send_or_drop(self._send, exchange, self._drops)
 
     def statistics(self) -> CaptureStatistics:
         """Counters since start."""
         return CaptureStatistics(
             written=self._written,
-            dropped=self._dropped,
+            dropped=self._drops.total,
             queued=self._receive.statistics().current_buffer_used,
             failed=self._failed,
             bytes_written=self._bytes,
@@ -135,7 +118,7 @@ class CaptureWriter:
         finally:
             left = self._receive.statistics().current_buffer_used
             if left:
-                self._count_drop(left)
+                self._drops.add(left)
             self._receive.close()
             db.close()
 

@@ -19,6 +19,7 @@ import msgspec
 import trio
 
 from cal.capture.model import Exchange
+from cal.service import DropCounter, send_or_drop
 from cal.store.db import Database
 from cal.store.ledger import (
     LedgerEntry,
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 4096
 BATCH = 256
-DROP_LOG_INTERVAL_S = 10.0
 RECENT_DAYS = 3
 """Days of totals kept in memory for `today()` (today, yesterday, and a clock-skew spare)."""
 
@@ -72,11 +72,12 @@ class UsageLedger:
         self._clock = clock
         self._table = table
         self._send, self._receive = trio.open_memory_channel[LedgerEntry](capacity)
-        self._recorded = self._dropped = self._failed = 0
+        self._recorded = self._failed = 0
         self._last_error: str | None = None
         self._recent: dict[str, Totals] = {}
-        self._unlogged_drops = 0
-        self._last_drop_log = float("-inf")
+        self._drops = DropCounter(
+            log, "ledger: %d request(s) not accounted (queue full or stopped); %d in total"
+        )
 
     # -- ExchangeSink -----------------------------------------------------------------------
 
@@ -89,25 +90,7 @@ class UsageLedger:
             self._last_error = f"cannot account request {exchange.request_id}: {exc}"
             log.error("ledger: %s", self._last_error)
             return False
-        try:
-            self._send.send_nowait(entry)
-        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-            self._count_drop(1)
-            return False
-        return True
-
-    def _count_drop(self, count: int) -> None:
-        self._dropped += count
-        self._unlogged_drops += count
-        now = time.monotonic()
-        if now - self._last_drop_log >= DROP_LOG_INTERVAL_S:
-            log.warning(
-                "ledger: %d request(s) not accounted (queue full or stopped); %d in total",
-                self._unlogged_drops,
-                self._dropped,
-            )
-            self._unlogged_drops = 0
-            self._last_drop_log = now
+        return send_or_drop(self._send, entry, self._drops)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -115,7 +98,7 @@ class UsageLedger:
         """Counters since start."""
         return LedgerStatistics(
             recorded=self._recorded,
-            dropped=self._dropped,
+            dropped=self._drops.total,
             queued=self._receive.statistics().current_buffer_used,
             failed=self._failed,
             last_error=self._last_error,
@@ -126,7 +109,7 @@ class UsageLedger:
         """Today's totals (UTC day), as written so far, for the status API."""
         day = utc_day(self._clock())
         totals = self._recent.get(day, Totals())
-        return {"day": day, **totals.to_dict(), "dropped": self._dropped}
+        return {"day": day, **totals.to_dict(), "dropped": self._drops.total}
 
     # -- Service ----------------------------------------------------------------------------
 
@@ -143,7 +126,7 @@ class UsageLedger:
         finally:
             left = self._receive.statistics().current_buffer_used
             if left:
-                self._count_drop(left)
+                self._drops.add(left)
             self._receive.close()
             db.close()
 
