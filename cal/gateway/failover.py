@@ -225,12 +225,12 @@ class AttemptLoop:
         return decide(outcome, state, self.policy, self.health.clock(), self.rng.random())
 
     def _apply(self, decision: Decision, endpoint: Endpoint, credential: Credential) -> None:
-        book = self.health.book
+        health = self.health
         status = self.exchange.attempts[-1].status
         if decision.key_action == "take_out":
-            book.take_out(endpoint.name, credential.id, f"the upstream answered {status}")
+            health.take_out(endpoint.name, credential.id, f"the upstream answered {status}")
         elif decision.key_action == "cool" and decision.cool_until is not None:
-            book.cool(endpoint.name, credential.id, decision.cool_until, f"{status}")
+            health.cool(endpoint.name, credential.id, decision.cool_until, f"{status}")
         if decision.action == "give_up" and decision.reason:
             self.exchange.notes.append(decision.reason)
 

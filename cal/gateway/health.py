@@ -47,10 +47,30 @@ class Credential(msgspec.Struct, frozen=True):
 class RouteHealth:
     """Credential health and the latest rate-limit headers per (endpoint, credential)."""
 
-    def __init__(self, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        clock: Clock = time.time,
+        on_cooldown: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.clock = clock
         self.book = CredentialBook()
         self._limits: dict[tuple[str, str], RateLimits] = {}
+        self.on_cooldown = on_cooldown
+        """Told (endpoint, reason) whenever a key is cooled down or taken out (metrics)."""
+
+    def cool(self, endpoint: str, credential: str, until: float, reason: str) -> None:
+        """Keep a key out of use until `until`."""
+        self.book.cool(endpoint, credential, until, reason)
+        if self.on_cooldown is not None:
+            self.on_cooldown(
+                endpoint, "rate_limited" if reason.startswith(("429", "rate")) else reason
+            )
+
+    def take_out(self, endpoint: str, credential: str, reason: str) -> None:
+        """Take a key out of use (rejected by the upstream) until the endpoint changes."""
+        self.book.take_out(endpoint, credential, reason)
+        if self.on_cooldown is not None:
+            self.on_cooldown(endpoint, "rejected")
 
     def pool(self, endpoint: Endpoint) -> dict[str, str | None]:
         """Credential id → key for the endpoint (`client` → None when it holds no key)."""
@@ -84,7 +104,7 @@ class RouteHealth:
         self._limits[(endpoint, credential)] = limits
         blocked = limits.blocked_until()
         if credential != CLIENT_CREDENTIAL and blocked is not None and blocked > self.clock():
-            self.book.cool(endpoint, credential, blocked, "rate limit spent until its reset")
+            self.cool(endpoint, credential, blocked, "rate limit spent until its reset")
         return limits
 
     def status(self, endpoints: Sequence[Endpoint]) -> dict[str, Any]:

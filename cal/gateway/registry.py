@@ -68,9 +68,12 @@ class EndpointWatcher:
         load: Loader,
         data_version: Callable[[], int],
         interval_s: float = 0.25,
+        on_switch: Callable[[str], None] | None = None,
     ) -> None:
         self._registry, self._load, self._data_version = registry, load, data_version
         self._interval = interval_s
+        self._on_switch = on_switch
+        """Told the new active endpoint when a switch made elsewhere (`cal endpoint switch`) lands."""
 
     async def run(
         self, stop: trio.Event, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
@@ -91,6 +94,8 @@ class EndpointWatcher:
                 # publish only what really changed
                 seen, loaded, now_active = await trio.to_thread.run_sync(self._load)
                 if (loaded, now_active) != (endpoints, active):
+                    if now_active != active and now_active and self._on_switch is not None:
+                        self._on_switch(now_active)
                     endpoints, active = loaded, now_active
                     self._registry.set_stored(endpoints, active)
                     log.info("endpoints reloaded: %d configured, active %s", len(endpoints), active)

@@ -28,11 +28,17 @@ async def prepare(runtime: Runtime) -> EndpointWatcher:
 
     store = await trio.to_thread.run_sync(open_store, runtime.settings)
     runtime.closers.append(store.close)
-    _attach_sinks(runtime)
-    return EndpointWatcher(runtime.registry, store.load_snapshot, store.data_version)
+    telemetry = _attach_sinks(runtime)
+    runtime.health.on_cooldown = telemetry.credential_cooldown
+    return EndpointWatcher(
+        runtime.registry,
+        store.load_snapshot,
+        store.data_version,
+        on_switch=telemetry.endpoint_switched,
+    )
 
 
-def _attach_sinks(runtime: Runtime) -> None:
+def _attach_sinks(runtime: Runtime) -> Telemetry:
     """Capture writer (when dumps are on) and telemetry: sinks of every exchange and services."""
     from cal.telemetry.hub import Telemetry
 
@@ -55,6 +61,7 @@ def _attach_sinks(runtime: Runtime) -> None:
         root = logging.getLogger()
         root.addHandler(handler)
         runtime.closers.append(lambda: root.removeHandler(handler))
+    return telemetry
 
 
 def _attach_ledger(runtime: Runtime) -> None:
