@@ -34,7 +34,7 @@ def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "hypercorn.access"):
+    for noisy in ("httpx", "httpcore", "hypercorn.access", "hypercorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # one line per request is not a log
     runtime = Runtime(settings, demo=demo)
     states: list[RuntimeState] = []
