@@ -60,7 +60,7 @@ def _rss(pid: int) -> float:
 
 def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict[str, Any]]:
     mock, pipe = env["mock"], env["pipe"]
-    total, warm = (2000, 300) if quick else (20000, 1000)
+    total, warm = (1000, 200) if quick else (20000, 1000)
     gateway = stack.gateway(mock)
     time.sleep(1.0)
     idle = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid), "floor": _rss(pipe.pid)}
@@ -77,6 +77,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     time.sleep(1.0)
     end = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid)}
     growth = {k: end[k] - base[k] for k in end}
+    drops = int(capture_stats(gateway).get("dropped", 0))
     rows = [
         compare(
             NAME,
@@ -101,6 +102,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
         fact(NAME, "RSS after the run", "MB", end["gateway"], None, ""),
         fact(NAME, "errors", "n", errors, errors == 0, "= 0"),
         fact(NAME, "captured / sent", "n", captured, captured == warm + total, f"= {warm + total}"),
+        fact(NAME, "capture drops (writer queue full)", "n", drops, drops == 0, "= 0"),
     ]
     details = {
         "requests": total,

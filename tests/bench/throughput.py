@@ -17,8 +17,10 @@ from harness import (
     RawConnection,
     Row,
     Stack,
+    capture_stats,
     compare,
     cpu_seconds,
+    fact,
     p50,
     p99,
     raw_request,
@@ -82,6 +84,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     c = small_call()
     rows: list[Row] = []
     details: dict[str, Any] = {"rounds": rounds, "slice_s": slice_s, "body_bytes": len(c.body)}
+    dropped = capture_stats(env["gateway"]).get("dropped", 0)
     for connections in (8, 64):
         loads = {name: Load() for name in ports}
         for port in ports.values():  # warm-up: the gateway's pool grows to `connections`
@@ -135,4 +138,6 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
             n: {"requests": len(x.latencies), "seconds": x.seconds, "errors": x.errors[:10]}
             for n, x in loads.items()
         }
+    dropped = capture_stats(env["gateway"]).get("dropped", 0) - dropped
+    rows.append(fact(NAME, "capture drops (writer queue full)", "n", dropped, dropped == 0, "= 0"))
     return rows, details
