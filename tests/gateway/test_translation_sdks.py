@@ -245,3 +245,18 @@ async def test_mid_stream_failures_end_with_the_clients_in_band_error(
     assert exchange.client_events, "the client-facing stream was recorded"
     assert exchange.error is not None, "the failure was recorded"
     assert exchange.error.kind == ("stream_cut" if fault.startswith("cut") else "upstream_status")
+
+
+@pytest.mark.parametrize(("client", "upstream"), ROUTES, ids=[f"{c}-via-{u}" for c, u in ROUTES])
+async def test_a_malformed_upstream_event_is_skipped_with_a_note(
+    harness: Any, client: str, upstream: str
+) -> None:
+    harness.use(harness.endpoint(upstream))
+    path, body = _raw_request(client, True, "malformed")
+    async with httpx.AsyncClient(timeout=20) as http:
+        response = await http.post(harness.url + path, json=body)
+    assert response.status_code == 200
+    assert IN_BAND_ERROR[client] not in response.content
+    exchange = (await harness.sink.wait_for(1))[-1]
+    assert exchange.error is None
+    assert exchange.notes, "the skipped event was noted"
