@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -62,3 +63,37 @@ def send_or_drop(channel: trio.MemorySendChannel[T], item: T, drops: DropCounter
         drops.add()
         return False
     return True
+
+
+async def drain_in_batches(
+    send: trio.MemorySendChannel[T],
+    receive: trio.MemoryReceiveChannel[T],
+    stop: trio.Event,
+    grace_s: float,
+    batch_size: int,
+    write: Callable[[list[T]], Awaitable[None]],
+) -> None:
+    """Hand queued items to `write` in batches of up to `batch_size` until `stop`, then go on
+    until the queue is empty or `grace_s` has passed. A batch taken is a batch written (shielded).
+    """
+    import trio
+
+    with trio.CancelScope() as drain_scope:
+
+        async def close_on_stop() -> None:
+            await stop.wait()
+            send.close()  # the loop below ends once the queue is empty…
+            drain_scope.deadline = trio.current_time() + grace_s  # …or at this deadline
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(close_on_stop)
+            async for first in receive:
+                batch = [first]
+                while len(batch) < batch_size:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                with trio.CancelScope(shield=True):
+                    await write(batch)
+            nursery.cancel_scope.cancel()

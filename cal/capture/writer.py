@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 
 import msgspec
 import trio
@@ -22,7 +23,7 @@ from cal.capture.redact import redact_text
 from cal.capture.retention import PruneResult, RetentionLimits, prune
 from cal.capture.rows import request_row, search_text
 from cal.config import Settings
-from cal.service import DropCounter, send_or_drop
+from cal.service import DropCounter, drain_in_batches, send_or_drop
 from cal.store.db import Database
 from cal.store.requests import RequestRow, insert_request
 
@@ -131,24 +132,14 @@ class CaptureWriter:
             disk.clear_staging(self.settings.dump_dir)
 
     async def _consume(self, db: Database, stop: trio.Event) -> None:
-        with trio.CancelScope() as drain_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._close_on_stop, stop, drain_scope)
-                async for first in self._receive:
-                    batch = [first]
-                    while len(batch) < BATCH:
-                        try:
-                            batch.append(self._receive.receive_nowait())
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                    with trio.CancelScope(shield=True):  # a batch taken is a batch written
-                        await self._write_batch(db, batch)
-                nursery.cancel_scope.cancel()
-
-    async def _close_on_stop(self, stop: trio.Event, drain_scope: trio.CancelScope) -> None:
-        await stop.wait()
-        self._send.close()  # the loop ends once the queue is empty…
-        drain_scope.deadline = trio.current_time() + self.settings.shutdown_grace_s  # …or at this
+        await drain_in_batches(
+            self._send,
+            self._receive,
+            stop,
+            self.settings.shutdown_grace_s,
+            BATCH,
+            partial(self._write_batch, db),
+        )
 
     async def _write_batch(self, db: Database, batch: list[Exchange]) -> None:
         result = await trio.to_thread.run_sync(self._write_sync, db, batch, limiter=self._limiter)

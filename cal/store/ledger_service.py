@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import msgspec
 import trio
 
 from cal.capture.model import Exchange
-from cal.service import DropCounter, send_or_drop
+from cal.service import DropCounter, drain_in_batches, send_or_drop
 from cal.store.db import Database
 from cal.store.ledger import (
     LedgerEntry,
@@ -131,24 +132,9 @@ class UsageLedger:
             db.close()
 
     async def _consume(self, db: Database, stop: trio.Event) -> None:
-        with trio.CancelScope() as drain_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._close_on_stop, stop, drain_scope)
-                async for first in self._receive:
-                    batch = [first]
-                    while len(batch) < BATCH:
-                        try:
-                            batch.append(self._receive.receive_nowait())
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                    with trio.CancelScope(shield=True):  # a batch taken is a batch written
-                        await self._write_batch(db, batch)
-                nursery.cancel_scope.cancel()
-
-    async def _close_on_stop(self, stop: trio.Event, drain_scope: trio.CancelScope) -> None:
-        await stop.wait()
-        self._send.close()  # the loop ends once the queue is empty…
-        drain_scope.deadline = trio.current_time() + self.grace_s  # …or at this
+        await drain_in_batches(
+            self._send, self._receive, stop, self.grace_s, BATCH, partial(self._write_batch, db)
+        )
 
     async def _write_batch(self, db: Database, batch: list[LedgerEntry]) -> None:
         totals = aggregate(batch)
