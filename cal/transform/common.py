@@ -130,6 +130,11 @@ def ok_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def ok_bool(value: Any) -> bool | None:
+    """`value` if it is a bool, else None."""
+    return value if isinstance(value, bool) else None
+
+
 def ok_int(value: Any) -> int | None:
     """`value` if it is an int (not a bool), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None

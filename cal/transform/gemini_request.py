@@ -19,7 +19,7 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext, TranslationError
-from cal.transform.common import arr, decode_object, obj, ok_float, ok_int, ok_str, raw
+from cal.transform.common import arr, decode_object, obj, ok_bool, ok_float, ok_int, ok_str, raw
 from cal.transform.ir import (
     File,
     Image,
@@ -38,7 +38,6 @@ from cal.transform.ir import (
     seal,
     unseal,
 )
-from cal.transform.openai_responses_request import ok_bool
 
 ORIGIN: ApiFormat = "gemini"
 _HANDLED = frozenset(

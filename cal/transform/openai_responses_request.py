@@ -19,7 +19,7 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext, TranslationError
-from cal.transform.common import arr, ok_float, ok_int, ok_str
+from cal.transform.common import arr, ok_bool, ok_float, ok_int, ok_str
 from cal.transform.ir import (
     CacheMark,
     File,
@@ -336,11 +336,6 @@ def _reasoning(spec: Any) -> Reasoning | None:
         summary=summary,
         include_thoughts=True if summary else None,
     )
-
-
-def ok_bool(value: Any) -> bool | None:
-    """`value` if it is a bool, else None."""
-    return value if isinstance(value, bool) else None
 
 
 def parse_request(body: bytes, ctx: TranslationContext) -> Request:
