@@ -8,6 +8,7 @@ reaches the client before that, so a retryable error is never relayed while a tr
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 
@@ -32,6 +33,8 @@ from cal.routing.policy import AttemptState, Decision, Outcome, RetryPolicy, dec
 from cal.routing.ratelimit import RateLimits, retry_delay_from_body, with_retry_after
 from cal.routing.resolve import Resolution
 from cal.telemetry.traceparent import child_span_id, format_traceparent
+
+log = logging.getLogger(__name__)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -109,6 +112,12 @@ class AttemptLoop:
             if decision.action == "give_up":
                 break
             if decision.action == "failover":
+                log.info(
+                    "request %s: %s on endpoint %s",
+                    self.exchange.request_id,
+                    decision.reason,
+                    endpoint.name,
+                )
                 index, on_endpoint = index + 1, 0
             elif decision.delay_s > 0:
                 await trio.sleep(decision.delay_s)

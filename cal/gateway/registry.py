@@ -94,8 +94,10 @@ class EndpointWatcher:
                 # publish only what really changed
                 seen, loaded, now_active = await trio.to_thread.run_sync(self._load)
                 if (loaded, now_active) != (endpoints, active):
-                    if now_active != active and now_active and self._on_switch is not None:
-                        self._on_switch(now_active)
+                    if now_active != active and now_active:
+                        log.info("active endpoint switched to %s", now_active)
+                        if self._on_switch is not None:
+                            self._on_switch(now_active)
                     endpoints, active = loaded, now_active
                     self._registry.set_stored(endpoints, active)
                     log.info("endpoints reloaded: %d configured, active %s", len(endpoints), active)

@@ -142,6 +142,7 @@ async def run_runtime(
                 if on_ready is not None:
                     on_ready(runtime)
                 await runtime.stop.wait()
+                log.info("cal stopping: run %s", runtime.run_id)  # while telemetry still runs
                 report(
                     "stopping: in-flight requests get up to "
                     f"{settings.shutdown_grace_s:g} s to finish"

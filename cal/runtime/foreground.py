@@ -46,6 +46,7 @@ def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState
         write_state(settings.data_dir, state)
         states.append(state)
         _say(f"cal {__version__} ready (run {rt.run_id})")
+        log.info("cal %s started: run %s, listeners %s", __version__, rt.run_id, rt.listeners)
         _say(f"  gateway  {rt.listeners['gateway']}")
         if "portal" in rt.listeners:
             _say(f"  portal   {rt.listeners['portal']}")
@@ -77,5 +78,6 @@ def run_foreground(settings: Settings, *, demo: bool) -> tuple[int, RuntimeState
 
         clear_state(settings.data_dir, os.getpid())
     if code == 0:
+        log.info("cal stopped: run %s", runtime.run_id)
         _say("cal stopped")
     return code, states[0] if states else None
