@@ -72,10 +72,29 @@ async def drain_in_batches(
     grace_s: float,
     batch_size: int,
     write: Callable[[list[T]], Awaitable[None]],
+    drops: DropCounter,
 ) -> None:
     """Hand queued items to `write` in batches of up to `batch_size` until `stop`, then go on
-    until the queue is empty or `grace_s` has passed. A batch taken is a batch written (shielded).
+    until the queue is empty or `grace_s` has passed. A batch taken is a batch written (shielded);
+    what is still queued at the end is counted as dropped.
     """
+
+    try:
+        await _drain(send, receive, stop, grace_s, batch_size, write)
+    finally:
+        if left := receive.statistics().current_buffer_used:
+            drops.add(left)
+        receive.close()
+
+
+async def _drain(
+    send: trio.MemorySendChannel[T],
+    receive: trio.MemoryReceiveChannel[T],
+    stop: trio.Event,
+    grace_s: float,
+    batch_size: int,
+    write: Callable[[list[T]], Awaitable[None]],
+) -> None:
     import trio
 
     with trio.CancelScope() as drain_scope:

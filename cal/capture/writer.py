@@ -117,10 +117,6 @@ class CaptureWriter:
                 await self._consume(db, stop)
                 nursery.cancel_scope.cancel()
         finally:
-            left = self._receive.statistics().current_buffer_used
-            if left:
-                self._drops.add(left)
-            self._receive.close()
             db.close()
 
     async def _in_thread(self, fn: Callable[[], object]) -> object:
@@ -139,6 +135,7 @@ class CaptureWriter:
             self.settings.shutdown_grace_s,
             BATCH,
             partial(self._write_batch, db),
+            self._drops,
         )
 
     async def _write_batch(self, db: Database, batch: list[Exchange]) -> None:

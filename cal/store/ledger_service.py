@@ -125,15 +125,17 @@ class UsageLedger:
             task_status.started(f"usage ledger {self.db_path}")
             await self._consume(db, stop)
         finally:
-            left = self._receive.statistics().current_buffer_used
-            if left:
-                self._drops.add(left)
-            self._receive.close()
             db.close()
 
     async def _consume(self, db: Database, stop: trio.Event) -> None:
         await drain_in_batches(
-            self._send, self._receive, stop, self.grace_s, BATCH, partial(self._write_batch, db)
+            self._send,
+            self._receive,
+            stop,
+            self.grace_s,
+            BATCH,
+            partial(self._write_batch, db),
+            self._drops,
         )
 
     async def _write_batch(self, db: Database, batch: list[LedgerEntry]) -> None:
