@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -12,10 +12,7 @@ import trio
 
 from cal.capture.writer import CaptureWriter
 from cal.config import Settings
-from cal.mock import MockOptions
-from cal.mock.service import MockService
-from cal.routing.model import Endpoint
-from cal.runtime import Runtime, run_runtime
+from cal.runtime import Runtime
 from cal.store.db import Database
 from cal.store.requests import RequestFilter, count_requests, list_requests
 
@@ -70,33 +67,19 @@ def _index(settings: Settings) -> tuple[int, int]:
 
 @pytest.mark.slow
 async def test_500_concurrent_gateway_requests_are_all_captured(
-    make_settings: Callable[..., Settings],
+    make_settings: Callable[..., Settings], run_against_mock: Callable[..., Awaitable[None]]
 ) -> None:
     settings = make_settings(shutdown_grace_s=20.0)
     runtime = Runtime(settings)
     writer = CaptureWriter(settings, current_run=runtime.run_id)
     runtime.sinks.append(writer)
     runtime.sink_services.append(writer)
-    mock = MockService(MockOptions(), host="127.0.0.1", port=0)
-    stop_mock = trio.Event()
-    ready = trio.Event()
     statuses: list[int] = []
 
     async def drive(rt: Runtime) -> None:
-        await ready.wait()
         statuses.extend(await _send_all(rt.listeners["gateway"]))
-        rt.stop.set()
 
-    with trio.fail_after(120):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.run, stop_mock)
-            endpoint = Endpoint(name="mock", url=mock.url, format="anthropic")
-            runtime.registry.set_stored([endpoint], None)
-            nursery.start_soon(drive, runtime)
-            await run_runtime(
-                runtime, endpoint_source=None, on_ready=lambda _: ready.set(), report=lambda _: None
-            )
-            stop_mock.set()
+    await run_against_mock(runtime, drive, limit_s=120)
     assert statuses == [200] * REQUESTS
     stats = writer.statistics()
     assert (stats.written, stats.dropped, stats.failed) == (REQUESTS, 0, 0)

@@ -3,18 +3,15 @@ calibrated from the real input tokens of a later call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import msgspec
-import trio
 
 from cal.capture.model import Exchange
 from cal.config import Settings
-from cal.mock import MockOptions
-from cal.mock.service import MockService, base_urls
 from cal.routing.model import Endpoint
-from cal.runtime import Runtime, run_runtime
+from cal.runtime import Runtime
 
 MODEL = "claude-sonnet-4-5-20250929"
 
@@ -36,33 +33,25 @@ def _body(max_tokens: bool) -> bytes:
     return msgspec.json.encode(payload)
 
 
-async def test_estimates_are_flagged_and_learn(make_settings: Callable[..., Settings]) -> None:
+async def test_estimates_are_flagged_and_learn(
+    make_settings: Callable[..., Settings], run_against_mock: Callable[..., Awaitable[None]]
+) -> None:
     runtime = Runtime(make_settings())
     recorder = Recorder()
     runtime.sinks.append(recorder)
-    mock = MockService(MockOptions(), host="127.0.0.1", port=0)
-    stop_mock, ready = trio.Event(), trio.Event()
     answers: list[httpx.Response] = []
 
     async def drive(rt: Runtime) -> None:
-        await ready.wait()
         async with httpx.AsyncClient(base_url=rt.listeners["gateway"], timeout=30) as client:
             count = "/v1/messages/count_tokens"
             answers.append(await client.post(count, content=_body(False)))
             answers.append(await client.post("/v1/messages", content=_body(True)))
             answers.append(await client.post(count, content=_body(False)))
-        rt.stop.set()
 
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.run, stop_mock)
-            url = base_urls(mock.url)["openai-chat"]
-            runtime.registry.set_stored([Endpoint("chat", url, "openai-chat")], None)
-            nursery.start_soon(drive, runtime)
-            await run_runtime(
-                runtime, endpoint_source=None, on_ready=lambda _: ready.set(), report=lambda _: None
-            )
-            stop_mock.set()
+    def chat(urls: dict[str, str]) -> list[Endpoint]:
+        return [Endpoint("chat", urls["openai-chat"], "openai-chat")]
+
+    await run_against_mock(runtime, drive, endpoints=chat, limit_s=30)
 
     before, _call, after = answers
     assert [a.status_code for a in answers] == [200, 200, 200]
@@ -79,35 +68,26 @@ async def test_estimates_are_flagged_and_learn(make_settings: Callable[..., Sett
     assert estimate_after >= real  # …and still on the high side
 
 
-async def test_forwarded_counts_teach_the_estimate(make_settings: Callable[..., Settings]) -> None:
+async def test_forwarded_counts_teach_the_estimate(
+    make_settings: Callable[..., Settings], run_against_mock: Callable[..., Awaitable[None]]
+) -> None:
     runtime = Runtime(make_settings())
-    mock = MockService(MockOptions(), host="127.0.0.1", port=0)
-    stop_mock, ready = trio.Event(), trio.Event()
     answers: list[httpx.Response] = []
 
     async def drive(rt: Runtime) -> None:
-        await ready.wait()
         count = "/v1/messages/count_tokens"
         async with httpx.AsyncClient(base_url=rt.listeners["gateway"], timeout=30) as client:
             for pin in ("chat", "anth", "chat"):
                 headers = {"x-cal-endpoint": pin}
                 answers.append(await client.post(count, content=_body(False), headers=headers))
-        rt.stop.set()
 
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.run, stop_mock)
-            urls = base_urls(mock.url)
-            endpoints = [
-                Endpoint("chat", urls["openai-chat"], "openai-chat", priority=1),
-                Endpoint("anth", urls["anthropic"], "anthropic", priority=2),
-            ]
-            runtime.registry.set_stored(endpoints, None)
-            nursery.start_soon(drive, runtime)
-            await run_runtime(
-                runtime, endpoint_source=None, on_ready=lambda _: ready.set(), report=lambda _: None
-            )
-            stop_mock.set()
+    def chat_then_anthropic(urls: dict[str, str]) -> list[Endpoint]:
+        return [
+            Endpoint("chat", urls["openai-chat"], "openai-chat", priority=1),
+            Endpoint("anth", urls["anthropic"], "anthropic", priority=2),
+        ]
+
+    await run_against_mock(runtime, drive, endpoints=chat_then_anthropic, limit_s=30)
 
     before, forwarded, after = answers
     assert "x-cal-token-count" not in forwarded.headers  # the upstream counted

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import msgspec
@@ -10,10 +10,7 @@ import trio
 
 from cal.capture.model import Exchange
 from cal.config import Settings
-from cal.mock import MockOptions
-from cal.mock.service import MockService
-from cal.routing.model import Endpoint
-from cal.runtime import Runtime, run_runtime
+from cal.runtime import Runtime
 from cal.store.db import Database
 from cal.store.ledger import NANO, exchange_cost, grouped_totals
 from cal.store.ledger_service import UsageLedger
@@ -60,7 +57,9 @@ async def _send_all(url: str) -> list[int]:
     return statuses
 
 
-async def test_gateway_requests_are_accounted(make_settings: Callable[..., Settings]) -> None:
+async def test_gateway_requests_are_accounted(
+    make_settings: Callable[..., Settings], run_against_mock: Callable[..., Awaitable[None]]
+) -> None:
     settings = make_settings()
     runtime = Runtime(settings)
     recorder = Recorder()
@@ -68,33 +67,17 @@ async def test_gateway_requests_are_accounted(make_settings: Callable[..., Setti
     runtime.sinks += [recorder, ledger]
     runtime.sink_services.append(ledger)
     runtime.usage_today = ledger.today
-    mock = MockService(MockOptions(), host="127.0.0.1", port=0)
-    stop_mock = trio.Event()
-    ready = trio.Event()
     statuses: list[int] = []
     status: dict[str, object] = {}
 
     async def drive(rt: Runtime) -> None:
-        await ready.wait()
         statuses.extend(await _send_all(rt.listeners["gateway"]))
         with trio.fail_after(10):
-            while True:
-                if ledger.statistics().recorded >= REQUESTS:
-                    break
+            while ledger.statistics().recorded < REQUESTS:  # noqa: ASYNC110 - no event to wait on
                 await trio.sleep(0.01)
         status.update(rt.status())
-        rt.stop.set()
 
-    with trio.fail_after(60):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(mock.run, stop_mock)
-            endpoint = Endpoint(name="mock", url=mock.url, format="anthropic")
-            runtime.registry.set_stored([endpoint], None)
-            nursery.start_soon(drive, runtime)
-            await run_runtime(
-                runtime, endpoint_source=None, on_ready=lambda _: ready.set(), report=lambda _: None
-            )
-            stop_mock.set()
+    await run_against_mock(runtime, drive)
 
     assert statuses == [200] * REQUESTS
     exchanges = recorder.exchanges
