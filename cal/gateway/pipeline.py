@@ -231,11 +231,16 @@ def _count_tokens(exchange: Exchange, health: RouteHealth) -> None:
 
 
 def _finish_usage(exchange: Exchange, leg: Leg) -> None:
-    """Usage, response model and stop reasons of the exchange, read from what the upstream sent
-    (with its own codec, once the client has its last byte)."""
-    if isinstance(leg, TranslatedLeg):
-        exchange.notes += leg.notes
+    """Usage, response model and stop reasons of the exchange: from the translation when there was
+    one, else read from what passed through with the upstream's codec, after the last byte."""
     if exchange.upstream_format is None or exchange.status is None or exchange.status >= 300:
+        if isinstance(leg, TranslatedLeg):
+            exchange.notes += leg.notes
+        return
+    if isinstance(leg, TranslatedLeg):  # the translation read the answer already
+        exchange.notes += leg.notes
+        if (answer := leg.summary()) is not None:
+            record_answer(exchange, answer)
         return
     fmt = parse_format(exchange.upstream_format)
     if exchange.raw_events:

@@ -15,6 +15,7 @@ from cal.gateway.legs import SSE_HEADERS, RawHeaders
 from cal.sse import SSEDecoder
 from cal.transform import Route, StreamTranslator, TranslationContext, TranslationError
 from cal.transform.ir import Usage
+from cal.usage.extract import AnswerSummary
 
 _KEPT_FROM_UPSTREAM = frozenset({"retry-after"})
 
@@ -69,6 +70,7 @@ class TranslatedLeg:
         self._decoder = SSEDecoder()
         self._translator: StreamTranslator | None = None
         self.usage: Usage | None = None
+        self._answer: AnswerSummary | None = None
 
     @property
     def notes(self) -> list[str]:
@@ -96,7 +98,15 @@ class TranslatedLeg:
             status, out = self._route.translate_error(502, message.encode(), self._ctx)
             return status, json_headers, out
         self.usage = response.usage
+        self._answer = AnswerSummary(response.usage, response.model or None, [response.stop_reason])
         return status, json_headers, out
+
+    def summary(self) -> AnswerSummary | None:
+        """What the upstream answered, as the translation already read it (nothing parsed twice)."""
+        if self._translator is not None:
+            t = self._translator
+            return AnswerSummary(t.usage, t.model, list(t.finish_reasons))
+        return self._answer
 
     def stream_headers(self, headers: list[Header]) -> RawHeaders:
         return list(SSE_HEADERS)

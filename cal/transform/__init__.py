@@ -221,6 +221,9 @@ class StreamTranslator:
         """Why the client stream was closed with an error (an upstream error or cut), if it was."""
         self.cut = False
         """True when the upstream stream ended without its final event."""
+        self.model: str | None = None
+        """The model the upstream said it answered with."""
+        self.finish_reasons: list[str] = []
 
     @property
     def closed(self) -> bool:
@@ -264,10 +267,13 @@ class StreamTranslator:
                 kind = ev.kind if ev.kind in _ERROR_KINDS else "api_error"
                 out += self.fail(kind, ev.message)
                 break
+            if isinstance(ev, MessageStart):
+                self.model = ev.model or self.model
             if isinstance(ev, UsageUpdate | MessageStart) and ev.usage is not None:
                 self.usage = ev.usage
             elif isinstance(ev, Finish):
                 self._finished = True
+                self.finish_reasons.append(ev.stop_reason)
             out += self._renderer.render(ev)
         return out
 
