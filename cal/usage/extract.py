@@ -1,7 +1,8 @@
 """What an upstream answered, read with its own codec after the fact: usage, model, stop reason.
 
-One reading of each API's fields (the transform codecs'), used for pass-through and translated
-exchanges alike, after the client has its last byte.
+One reading of each API's fields (the transform codecs'), for what passed through untranslated
+(same-format exchanges, relayed WebSocket turns), after the client has its last byte; translated
+exchanges take the same facts from their translation.
 """
 
 from __future__ import annotations
