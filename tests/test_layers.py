@@ -21,6 +21,7 @@ RANK = {
     "store": 2,
     "telemetry": 2,
     "service": 2,
+    "http1": 2,
     "serve": 3,
     "gateway": 3,
     "portal": 3,
