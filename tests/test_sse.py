@@ -7,7 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from cal.sse import SSEDecoder, SSEError, SSEEvent, encode_event
+from cal.sse import SSEDecoder, SSEError, SSEEvent, SSEFramer, encode_event, parse_event
 
 STREAM = (
     b'event: message_start\ndata: {"type":"message_start"}\n\n'
@@ -76,3 +76,46 @@ def test_encode_then_decode_round_trips(data: bytes, name: str) -> None:
     assert len(events) == 1
     assert events[0].data == data
     assert events[0].event == name
+
+
+_PIECES = st.sampled_from(
+    [
+        *(b"data", b"data:", b"data: x", b"data:y", b"event: e", b": c", b"id: 1", b"retry: 5"),
+        *(b"\n", b"\r", b"\r\n", b"\n\n", b"dat", b"database: 1", b"x", b":", b" "),
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=30), st.lists(st.integers(min_value=0), max_size=8))
+def test_any_stream_any_split_matches_byte_by_byte(pieces: list[bytes], cuts: list[int]) -> None:
+    """Whole chunks take the fast path, single bytes the line-by-line one: same events."""
+    stream = b"".join(pieces)
+    expected = _decode_all([bytes([b]) for b in stream])
+    assert _decode_all(_split(stream, cuts)) == expected
+    framer = SSEFramer()
+    raws = [raw for chunk in _split(stream, cuts) for raw in framer.feed(chunk)] + framer.close()
+    assert raws == [e.raw for e in expected]
+    assert [parse_event(raw) for raw in raws] == expected
+
+
+def test_framer_returns_whole_events_untouched() -> None:
+    framer = SSEFramer()
+    one = b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'
+    assert framer.feed(one) == [one]
+    assert framer.feed(b": ping\n\n" + one + b"\n" + one[:9]) == [one]
+    assert framer.feed(one[9:]) == [one]
+    assert framer.close() == []
+
+
+def test_parse_event_reads_each_shape() -> None:
+    assert parse_event(b"data: [DONE]\n\n") == SSEEvent(b"[DONE]", raw=b"data: [DONE]\n\n")
+    named = b"event: ping\ndata: {}\n\n"
+    assert parse_event(named) == SSEEvent(b"{}", "ping", raw=named)
+    assert parse_event(b"event:  two spaces\ndata:x\n\n") == SSEEvent(
+        b"x", " two spaces", raw=b"event:  two spaces\ndata:x\n\n"
+    )
+    assert parse_event(b"data: a\r\ndata: b\r\n\r\n") == SSEEvent(
+        b"a\nb", raw=b"data: a\r\ndata: b\r\n\r\n"
+    )
+    assert parse_event(b": comment only\n\n") is None
