@@ -13,7 +13,7 @@ from cal.formats import ApiFormat
 from cal.formats.errors import ErrorKind, stream_error_event
 from cal.formats.streams import ends_stream, is_error_event
 from cal.gateway.headers import Header, downstream_headers
-from cal.sse import SSEDecoder, SSEEvent
+from cal.sse import SSEFramer, parse_event
 
 RawHeaders = list[tuple[bytes, bytes]]
 SSE_HEADERS: RawHeaders = [
@@ -45,12 +45,14 @@ class Leg(Protocol):
 
 
 class PassThroughLeg:
-    """Same format on both sides: bytes go through untouched; events are only observed."""
+    """Same format on both sides: bytes go through untouched. Events are only framed (never
+    parsed) to be recorded; the last one is read at the end to tell a complete stream from a cut
+    one, and usage is read after the response from the few recorded events that carry it."""
 
     def __init__(self, exchange: Exchange, fmt: ApiFormat) -> None:
         self._exchange, self._fmt = exchange, fmt
-        self._decoder = SSEDecoder()
-        self._last: SSEEvent | None = None
+        self._framer = SSEFramer()
+        self._last = b""
         # the client sees exactly the raw events: one list serves both sides of the record
         exchange.client_events = exchange.raw_events
 
@@ -63,21 +65,23 @@ class PassThroughLeg:
         return downstream_headers(headers)
 
     def feed(self, chunk: bytes, t_ms: float) -> bytes:
-        events = self._exchange.raw_events
-        for event in self._decoder.feed(chunk):
-            events.append(StreamEvent(t_ms, event.raw))
-            self._last = event
+        raws = self._framer.feed(chunk)
+        if raws:
+            events = self._exchange.raw_events
+            for raw in raws:
+                events.append(StreamEvent(t_ms, raw))
+            self._last = raws[-1]
         return chunk
 
     def _drain(self, t_ms: float) -> None:
-        for event in self._decoder.close():
-            self._exchange.raw_events.append(StreamEvent(t_ms, event.raw))
-            self._last = event
+        for raw in self._framer.close():
+            self._exchange.raw_events.append(StreamEvent(t_ms, raw))
+            self._last = raw
 
     def finish(self, t_ms: float) -> bytes:
         """The upstream ended the body; if its stream never sent its final event, it was cut."""
         self._drain(t_ms)
-        last = self._last
+        last = parse_event(self._last) if self._last else None
         if last is not None and ends_stream(self._fmt, last):
             if is_error_event(self._fmt, last):
                 text = last.data[:300].decode("utf-8", "replace")

@@ -192,11 +192,24 @@ async def _forward(
     try:
         await loop.run(resolution, body, body_model)
     finally:
-        if loop.leg is not None:
-            _finish_usage(exchange, loop.leg)
-        _count_tokens(exchange, deps.health)
-        _learn_token_ratio(exchange, route, body, deps.calibrator)
-        exchange.cost_usd = exchange_cost(exchange)
+        account_exchange(exchange, loop.leg, route, body, deps.health, deps.calibrator)
+
+
+def account_exchange(
+    exchange: Exchange,
+    leg: Leg | None,
+    route: ClientRoute,
+    body: bytes,
+    health: RouteHealth,
+    calibrator: Calibrator,
+) -> None:
+    """After the client has its last byte: usage, answer facts, token credit, the token
+    estimate's lesson and the cost, all on the loop (bench_units measures it per exchange)."""
+    if leg is not None:
+        _finish_usage(exchange, leg)
+    _count_tokens(exchange, health)
+    _learn_token_ratio(exchange, route, body, calibrator)
+    exchange.cost_usd = exchange_cost(exchange)
 
 
 def _learn_token_ratio(

@@ -61,8 +61,11 @@ class Calibrator:
     def observe(self, model: str | None, body: bytes | int, input_tokens: int) -> bool:
         """Learn from a call the upstream counted: its request body (or the body's byte count)
         and its real input tokens, cache reads and writes included. False when skipped."""
+        size = len(body) if isinstance(body, bytes) else body
+        if size < MIN_TEXT_BYTES or input_tokens <= 0:  # decided before measuring anything
+            return False
         measure = measure_body(body) if isinstance(body, bytes) else BodyMeasure(body, 0)
-        if measure.blobs or measure.text_bytes < MIN_TEXT_BYTES or input_tokens <= 0:
+        if measure.blobs or measure.text_bytes < MIN_TEXT_BYTES:
             return False
         ratio = input_tokens / measure.text_bytes
         if not PLAUSIBLE_RATIO[0] <= ratio <= PLAUSIBLE_RATIO[1]:

@@ -5,6 +5,11 @@ embedded base64 blob (images, PDFs): those are billed by size in pixels or pages
 bytes, so counting their bytes would overstate a request with one screenshot by 100,000s of
 tokens. Every rounding goes up: undercounting is the harmful direction (peers.md §5.3).
 `cal.usage.calibration.Calibrator` learns the ratio per model from real calls.
+
+A blob is a run of at least 512 base64 characters right after a `"data":"` / `"bytes":"` key or
+a `data:<type>;base64,` prefix. Measuring runs on the gateway's loop after every call, so a body
+is not scanned byte by byte: every 16th byte is classed (base64 or not) in one C pass, and only
+where 31 samples in a row are base64, which any 512-byte run gives, is the body looked at closely.
 """
 
 from __future__ import annotations
@@ -23,13 +28,16 @@ BLOB_TOKENS = 1_600
 """Tokens allowed per embedded base64 blob: about what Anthropic charges for a full-size image
 (1.15 megapixels / 750); OpenAI's high-detail tiles and Gemini's 258-token tiles come out lower."""
 _MIN_BLOB = 512
-_BLOB = re.compile(
-    rb'(?:"(?:data|bytes)"\s*:\s*"|data:[\w.+-]+/[\w.+-]+;base64,)([A-Za-z0-9+/=\\]{%d,})'
-    % _MIN_BLOB
-)
-
-
-_BLOB_MARKERS = (b'"data"', b'"bytes"', b";base64,")
+_BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\\")
+_CLASSES = bytes(0x61 if i in _BASE64 else 0x2E for i in range(256))
+"""A translate table: base64 characters (JSON may escape `/` as `\\/`) → `a`, the rest → `.`."""
+_STRIDE = 16
+_SAMPLED_RUN = b"a" * (_MIN_BLOB // _STRIDE - 1)
+_RUN = b"a" * _MIN_BLOB
+_KEY_BEFORE = re.compile(rb'"(?:data|bytes)"\s*:\s*"\Z')
+_URL_BEFORE = re.compile(rb"data:[\w.+-]+/[\w.+-]+;base64,\Z")
+_KEY_REACH, _URL_REACH = 64, 256
+"""How far before a run its key or data-URL prefix is looked for."""
 
 
 class BodyMeasure(NamedTuple):
@@ -43,14 +51,45 @@ class BodyMeasure(NamedTuple):
 
 def measure_body(body: bytes) -> BodyMeasure:
     """The body's countable bytes and its embedded blobs."""
-    blob_bytes = 0
-    blobs = 0
-    if not any(marker in body for marker in _BLOB_MARKERS):  # most bodies: no regex scan
-        return BodyMeasure(len(body), 0)
-    for match in _BLOB.finditer(body):
-        blob_bytes += len(match.group(1))
-        blobs += 1
+    sampled = body[::_STRIDE].translate(_CLASSES)
+    at = sampled.find(_SAMPLED_RUN)
+    blob_bytes = blobs = last_end = 0
+    while at >= 0:  # samples at..stop-1 are base64: look at the bytes they span
+        stop = sampled.find(b".", at)
+        lo = max(0, (at - 1) * _STRIDE)  # the sample before is not base64, nor the one at stop
+        hi = len(body) if stop < 0 else stop * _STRIDE
+        for start, end in _long_runs(body, lo, hi):
+            if _blob_prefix_before(body, start, last_end):
+                blob_bytes += end - start
+                blobs += 1
+                last_end = end
+        at = -1 if stop < 0 else sampled.find(_SAMPLED_RUN, stop)
     return BodyMeasure(len(body) - blob_bytes, blobs)
+
+
+def _long_runs(body: bytes, lo: int, hi: int) -> list[tuple[int, int]]:
+    """(start, end) of every run of at least 512 base64 characters in `body[lo:hi]`, which
+    starts and ends next to a byte outside base64 (or the body's edge)."""
+    classes = body[lo:hi].translate(_CLASSES)
+    out: list[tuple[int, int]] = []
+    pos = classes.find(_RUN)
+    while pos >= 0:
+        end = classes.find(b".", pos)
+        end = len(classes) if end < 0 else end
+        out.append((lo + pos, lo + end))
+        pos = classes.find(_RUN, end)
+    return out
+
+
+def _blob_prefix_before(body: bytes, start: int, floor: int) -> bool:
+    """A run at `start` is a blob when a data key or a base64 data-URL prefix ends there (one
+    that begins at or after `floor`: not inside the blob before)."""
+    before = body[start - 1 : start]
+    if before == b'"':
+        return _KEY_BEFORE.search(body, max(floor, start - _KEY_REACH), start) is not None
+    if before == b",":
+        return _URL_BEFORE.search(body, max(floor, start - _URL_REACH), start) is not None
+    return False
 
 
 def tokens_for(measure: BodyMeasure, tokens_per_byte: float = PRIOR_TOKENS_PER_BYTE) -> int:

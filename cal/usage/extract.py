@@ -3,11 +3,17 @@
 One reading of each API's fields (the transform codecs'), for what passed through untranslated
 (same-format exchanges, relayed WebSocket turns), after the client has its last byte; translated
 exchanges take the same facts from their translation.
+
+This runs on the gateway's loop, so a recorded stream is not parsed whole: a byte test on each
+raw event keeps the few that can carry the facts (Anthropic's message_start and message_delta,
+Responses' created, call items and terminal event, Chat chunks other than plain content deltas)
+and only those go through the codec's parser. Should that miss the stop reason (an upstream that
+shapes its events unlike the provider), the whole stream is read as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
@@ -41,7 +47,58 @@ def summarize_body(fmt: ApiFormat, body: bytes) -> AnswerSummary:
 
 
 def summarize_events(fmt: ApiFormat, raw_events: Iterable[bytes]) -> AnswerSummary:
-    """The same for a recorded stream of `fmt` (each item one or more raw SSE events)."""
+    """The same for a recorded stream of `fmt` (each item one whole raw SSE event, as records
+    keep them; an item of several events is read only when the quick reading finds no stop)."""
+    raws = raw_events if isinstance(raw_events, Sequence) else list(raw_events)
+    carriers = _CARRIERS.get(fmt)
+    if carriers is not None and raws:
+        summary = _summarize([raws[0], *carriers(raws[1:])], fmt)
+        if summary.finish_reasons:
+            return summary
+    return _summarize(raws, fmt)
+
+
+def _starting(*prefixes: bytes) -> Callable[[Sequence[bytes]], list[bytes]]:
+    return lambda raws: [raw for raw in raws if raw.startswith(prefixes)]
+
+
+def _chat_carriers(raws: Sequence[bytes]) -> list[bytes]:
+    return [raw for raw in raws if not _plain_chat_delta(raw)]
+
+
+def _plain_chat_delta(raw: bytes) -> bool:
+    """A Chat chunk with no finish, no tool call and no usage (most of a stream)."""
+    if b'"finish_reason":null' not in raw or b'"finish_reason":"' in raw:
+        return False
+    if b'"tool_calls"' in raw:
+        return False
+    return b'"usage"' not in raw or b'"usage":null' in raw
+
+
+_CARRIERS: dict[ApiFormat, Callable[[Sequence[bytes]], list[bytes]]] = {
+    "anthropic": _starting(
+        b"event: message_start",
+        b"event: message_delta",
+        b'data: {"type":"message_start"',
+        b'data: {"type":"message_delta"',
+    ),
+    "openai-responses": _starting(
+        b"event: response.created",
+        b"event: response.output_item.added",
+        b"event: response.completed",
+        b"event: response.incomplete",
+        b'data: {"type":"response.created"',
+        b'data: {"type":"response.output_item.added"',
+        b'data: {"type":"response.completed"',
+        b'data: {"type":"response.incomplete"',
+    ),
+    "openai-chat": _chat_carriers,
+}
+"""Per format, the events (after the first) that may carry usage, model or stop reason, told
+by their bytes (a JSON key in the raw bytes is a key: inside a string its quotes are escaped)."""
+
+
+def _summarize(raw_events: Iterable[bytes], fmt: ApiFormat) -> AnswerSummary:
     summary = AnswerSummary()
     try:
         parser = load_codec(fmt).stream_parser(_context())

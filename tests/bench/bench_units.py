@@ -1,12 +1,17 @@
-"""Two in-process figures the issue notes quote: per-event stream translation time per route,
-and the capture writer's sustained bundles per second.
+"""In-process figures the issue notes quote: per-event stream cost per route, the work left on
+the loop after each response, and the capture writer's sustained bundles per second.
 
 Usage: python tests/bench/bench_units.py [--bundles 500] [--repeat 200]
 
 Translation: every golden upstream stream under tests/fixtures/transform is fed through a fresh
 StreamTranslator `--repeat` times; the table gives µs per upstream event per route (median over
-the route's scenarios). Capture: `--bundles` Claude-Code-sized exchanges (the real 50 KB request
-body, 200 stream events on each side) are submitted to a running CaptureWriter at once; the figure
+the route's scenarios). Legs: the mock's 64-delta streams of benchmark scenario 2 (a 50 KB
+Claude Code or Codex request), one chunk per upstream event, through the gateway's Leg (SSE
+framing or decoding, translation, encoding, recording on the Exchange): µs per upstream event.
+Post-response: what the gateway does on the loop once the client has its last byte
+(`account_exchange`: usage read, token credit, calibration, cost), µs per exchange.
+Capture: `--bundles` Claude-Code-sized exchanges (the real 50 KB request body, 200 stream
+events on each side) are submitted to a running CaptureWriter at once; the figure
 is bundles written per second until the last one is on disk.
 """
 
@@ -21,13 +26,22 @@ from pathlib import Path
 
 import msgspec
 import trio
+from harness import claude_call, responses_call
 
 from cal import config
 from cal.capture.model import Attempt, Exchange, StreamEvent
 from cal.capture.writer import CaptureWriter
-from cal.formats import parse_format
+from cal.formats import ApiFormat, parse_format
+from cal.formats.routes import ClientRoute
+from cal.gateway.health import RouteHealth
+from cal.gateway.legs import Leg, PassThroughLeg
+from cal.gateway.pipeline import account_exchange
+from cal.gateway.translated import TranslatedLeg, translation_context
+from cal.mock import anthropic as mock_anthropic, openai_chat as mock_chat
+from cal.mock.reply import MockOptions, PathInfo, plan_reply
 from cal.sse import SSEDecoder, SSEEvent
 from cal.transform import TranslationContext, lookup
+from cal.usage.calibration import Calibrator
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "transform"
@@ -58,6 +72,111 @@ def translation_us_per_event(repeat: int) -> dict[str, float]:
         elapsed = time.perf_counter() - started
         per_route.setdefault(route.name, []).append(elapsed / (repeat * len(events)) * 1e6)
     return {name: statistics.median(values) for name, values in per_route.items()}
+
+
+class LegCase(msgspec.Struct, frozen=True):
+    """One route of scenario 2: the client's request and the upstream's stream, chunk by chunk."""
+
+    label: str
+    client: ApiFormat
+    upstream: ApiFormat
+    body: bytes
+    chunks: list[bytes]
+
+
+def _mock_chunks(upstream: ApiFormat, body: bytes) -> list[bytes]:
+    """The mock's stream for `body` (an upstream request), 64 deltas, one item per event."""
+    api = mock_anthropic if upstream == "anthropic" else mock_chat
+    turn = api.parse_turn(body, PathInfo(stream=True))
+    reply = plan_reply(turn, MockOptions(chunks=64), rid="bench", created=1)
+    return api.render_stream(turn, reply)
+
+
+def _upstream_body(client: ApiFormat, upstream: ApiFormat, body: bytes) -> bytes:
+    if client == upstream:
+        return body
+    ctx = TranslationContext(request_id="req_bench", client_model="", upstream_model="")
+    return lookup(client, upstream).translate_request(body, ctx)
+
+
+def leg_cases() -> list[LegCase]:
+    """The routes of scenario 2 with 50 KB requests."""
+    claude, codex = claude_call(50, True).body, responses_call(50, True).body
+    routes: list[tuple[str, ApiFormat, ApiFormat, bytes]] = [
+        ("anthropic pass-through", "anthropic", "anthropic", claude),
+        ("anthropic via openai-chat", "anthropic", "openai-chat", claude),
+        ("responses via anthropic", "openai-responses", "anthropic", codex),
+    ]
+    return [
+        LegCase(label, c, u, body, _mock_chunks(u, _upstream_body(c, u, body)))
+        for label, c, u, body in routes
+    ]
+
+
+def _leg_exchange(case: LegCase) -> Exchange:
+    return Exchange(
+        request_id="req_bench",
+        trace_id="0" * 32,
+        span_id="0" * 16,
+        run_id="run_bench",
+        started_at=time.time(),
+        method="POST",
+        path="/v1/messages",
+        query="",
+        client_format=case.client,
+        client_headers=[],
+        client_body=case.body,
+        stream=True,
+        model="claude-sonnet-4-5",
+        endpoint="mock",
+        upstream_format=case.upstream,
+        route=f"{case.client}->{case.upstream}",
+        attempts=[Attempt(0, "mock", case.upstream, "http://127.0.0.1:1", status=200)],
+        status=200,
+    )
+
+
+def _streamed(case: LegCase, exchange: Exchange) -> Leg:
+    """A fresh leg of `case` that has relayed the whole stream."""
+    leg: Leg
+    if case.client == case.upstream:
+        leg = PassThroughLeg(exchange, case.upstream)
+    else:
+        route = lookup(case.client, case.upstream)
+        leg = TranslatedLeg(exchange, route, translation_context(exchange, "claude-sonnet-4-5"))
+    for i, chunk in enumerate(case.chunks):
+        leg.feed(chunk, float(i))
+    leg.finish(float(len(case.chunks)))
+    return leg
+
+
+def leg_us_per_event(cases: list[LegCase], repeat: int) -> dict[str, float]:
+    """Label → µs per upstream event through a fresh leg (exchange creation included)."""
+    out: dict[str, float] = {}
+    for case in cases:
+        started = time.perf_counter()
+        for _ in range(repeat):
+            _streamed(case, _leg_exchange(case))
+        elapsed = time.perf_counter() - started
+        out[case.label] = elapsed / (repeat * len(case.chunks)) * 1e6
+    return out
+
+
+def post_response_us(cases: list[LegCase], repeat: int) -> dict[str, float]:
+    """Label → µs of `account_exchange` per exchange (one calibrator learning throughout)."""
+    health, calibrator = RouteHealth(), Calibrator()
+    out: dict[str, float] = {}
+    for case in cases:
+        route = ClientRoute(case.client, "generate")
+        streamed = []
+        for _ in range(repeat):
+            exchange = _leg_exchange(case)
+            streamed.append((exchange, _streamed(case, exchange)))
+        started = time.perf_counter()
+        for exchange, leg in streamed:
+            account_exchange(exchange, leg, route, case.body, health, calibrator)
+        out[case.label] = (time.perf_counter() - started) / repeat * 1e6
+    return out
 
 
 def _exchange(i: int, body: bytes, events: list[StreamEvent]) -> Exchange:
@@ -116,6 +235,11 @@ def main() -> int:
     print(f"{'route':36} µs per upstream event")
     for name, micros in sorted(translation_us_per_event(args.repeat).items()):
         print(f"{name:36} {micros:6.1f}")
+    cases = leg_cases()
+    legs, post = leg_us_per_event(cases, args.repeat), post_response_us(cases, args.repeat)
+    print(f"\n{'leg, 64-delta stream, 50 KB request':36} µs/event  post-response µs/exchange")
+    for case in cases:
+        print(f"{case.label:36} {legs[case.label]:8.1f}  {post[case.label]:8.0f}")
     rate = trio.run(capture_bundles_per_second, args.bundles)
     print(f"capture writer: {rate:.0f} bundles/s ({args.bundles} Claude-Code-sized exchanges)")
     return 0

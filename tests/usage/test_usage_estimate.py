@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import msgspec
+from hypothesis import given, settings, strategies as st
 
 from cal.usage.estimate import (
     BLOB_TOKENS,
@@ -71,3 +73,33 @@ def test_counted_tokens_reads_the_upstreams_answers() -> None:
         assert counted_tokens(junk) is None
     for fmt in ("anthropic", "openai-responses", "gemini"):
         assert counted_tokens(count_response_body(fmt, 5)) == 5
+
+
+_BLOB_DEFINITION = re.compile(
+    rb'(?:"(?:data|bytes)"\s*:\s*"|data:[\w.+-]+/[\w.+-]+;base64,)([A-Za-z0-9+/=\\]{512,})'
+)
+"""What a blob is, read the slow way: every match of this, left to right."""
+_BODY_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            *(b'"data":"', b'"data" : "', b'"bytes":"', b'"text":"', b'"data"', b"data:"),
+            *(b"data:image/png;base64,", b"data:application/pdf;base64,"),
+            *(b'"', b",", b" ", b":", b"\\/"),
+        ]
+    ),
+    st.builds(
+        lambda chars, count: chars * count,
+        st.sampled_from([b"A", b"x", b"Qz", b"ab+/", b"9=", b"a b"]),
+        st.integers(1, 700),
+    ),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_BODY_PIECES, max_size=25))
+def test_sampled_measure_finds_every_blob_the_definition_does(pieces: list[bytes]) -> None:
+    body = b"".join(pieces)
+    matches = list(_BLOB_DEFINITION.finditer(body))
+    blob_bytes = sum(len(m.group(1)) for m in matches)
+    assert measure_body(body) == BodyMeasure(len(body) - blob_bytes, len(matches))
