@@ -1,14 +1,18 @@
-"""Serve an ASGI app with hypercorn on trio: the one way gateway, portal and mock listen.
+"""Serve an ASGI app on trio: cal/http1 for the hot path, hypercorn for the rest.
 
-`await nursery.start(serve_asgi, app, host, port, stop)` returns the bound (host, port) once the
-socket listens, so "ready" printed after it is true; port 0 picks a free port. A port in use raises
-PortInUseError naming the port and, where it can be found, the process that holds it.
+`await nursery.start(serve_http1, app, host, port, stop)` (gateway, mock provider) and
+`serve_asgi` (hypercorn: the quart-trio portal, test servers) share one contract: they return the
+bound (host, port) once the socket listens, so "ready" printed after it is true; port 0 picks a
+free port. A port in use raises PortInUseError naming the port and, where it can be found, the
+process that holds it.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import socket
+import sys
 from typing import Any
 
 import trio
@@ -44,6 +48,49 @@ def port_owner(port: int) -> str | None:
     return None
 
 
+LISTEN_BACKLOG = 1024
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket bound to host:port (not listening yet); PortInUseError if taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if sys.platform == "win32":  # SO_REUSEADDR there would let two servers share the port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port, port_owner(port)) from None
+        raise
+    return sock
+
+
+async def serve_http1(
+    app: Any,
+    host: str,
+    port: int,
+    stop: trio.Event,
+    *,
+    graceful_timeout: float = 5.0,
+    task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `app` with cal/http1 on host:port until `stop` is set; requests still in flight get
+    `graceful_timeout` s."""
+    from cal.http1.server import serve_listeners
+
+    sock = bind_socket(host, port)
+    sock.listen(LISTEN_BACKLOG)
+    bound = sock.getsockname()
+    listener = trio.SocketListener(trio.socket.from_stdlib_socket(sock))
+    task_status.started((host, int(bound[1])))
+    await serve_listeners(app, [listener], stop, graceful_timeout=graceful_timeout)
+
+
 async def serve_asgi(
     app: Any,
     host: str,
@@ -54,28 +101,21 @@ async def serve_asgi(
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `app` on host:port until `stop` is set; streams still open get `graceful_timeout` s."""
-    from hypercorn.config import Config
+    from hypercorn.config import Config, Sockets
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
 
     config = Config()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = graceful_timeout
     config.keep_alive_timeout = 75
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False
     config.include_date_header = True
-    try:
-        sockets = config.create_sockets()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortInUseError(host, port, port_owner(port)) from None
-        raise
-    for sock in sockets.insecure_sockets:
-        sock.listen(config.backlog)
-    from hypercorn.trio.run import worker_serve
-    from hypercorn.utils import wrap_app
-
-    bound = sockets.insecure_sockets[0].getsockname()
+    sock = bind_socket(host, port)
+    sock.listen(config.backlog)
+    sockets = Sockets(secure_sockets=[], insecure_sockets=[sock], quic_sockets=[])
+    bound = sock.getsockname()
 
     async def _started(*, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         await worker_serve(

@@ -1,4 +1,4 @@
-"""The mock provider as a runtime Service: served with hypercorn on trio until `stop` is set."""
+"""The mock provider as a runtime Service: served by cal/http1 on trio until `stop` is set."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import trio
 from cal.formats import ApiFormat
 from cal.mock.app import MockProvider
 from cal.mock.reply import MockOptions
-from cal.serve import serve_asgi
+from cal.serve import serve_http1
 
 
 def url_host(host: str) -> str:
@@ -48,7 +48,7 @@ class MockService:
     ) -> None:
         """Serve until `stop` is set; reports `mock provider http://HOST:PORT` once listening."""
         relay = _BoundRelay(self, task_status)
-        await serve_asgi(
+        await serve_http1(
             self.provider,
             self.host,
             self.port,
@@ -59,7 +59,7 @@ class MockService:
 
 
 class _BoundRelay:
-    """Takes serve_asgi's bound (host, port), keeps it on the service, reports the service's line.
+    """Takes serve_http1's bound (host, port), keeps it on the service, reports the service's line.
 
     Serving in the caller's task (no nursery of our own) keeps a bind error such as PortInUseError
     unwrapped for whoever starts the service.

@@ -25,7 +25,7 @@ from cal.gateway.pipeline import GatewayDeps
 from cal.gateway.registry import EndpointRegistry, EndpointWatcher
 from cal.gateway.upstream import UpstreamPool
 from cal.routing.model import Endpoint, mask_key
-from cal.serve import serve_asgi
+from cal.serve import serve_asgi, serve_http1
 from cal.service import ExchangeSink, Service
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ async def _start_listeners(runtime: Runtime, nursery: trio.Nursery) -> None:
         settings, runtime.registry, runtime.pool, runtime.sinks, runtime.run_id, runtime.health
     )
     host, port = await nursery.start(
-        _serve, GatewayApp(deps), settings.gateway_host, settings.gateway_port, runtime
+        _serve, GatewayApp(deps), settings.gateway_host, settings.gateway_port, runtime, serve_http1
     )
     runtime.listeners["gateway"] = _url(host, port)
     if settings.viewer_enabled:
@@ -180,7 +180,7 @@ async def _start_listeners(runtime: Runtime, nursery: trio.Nursery) -> None:
             settings, runtime.status, runtime.stop, runtime.control_token, runtime.metrics
         )
         host, port = await nursery.start(
-            _serve, portal, settings.portal_host, settings.portal_port, runtime
+            _serve, portal, settings.portal_host, settings.portal_port, runtime, serve_asgi
         )
         runtime.listeners["portal"] = _url(host, port) + "/debug/obs"
 
@@ -190,10 +190,12 @@ async def _serve(
     host: str,
     port: int,
     runtime: Runtime,
+    serve: Callable[..., Awaitable[None]],
     *,
     task_status: trio.TaskStatus[tuple[str, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    await serve_asgi(
+    """Serve `app` with `serve` (cal/http1 for the gateway, hypercorn for the quart portal)."""
+    await serve(
         app,
         host,
         port,
