@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 
-import httpx
 import msgspec
 import trio
 
@@ -16,6 +15,7 @@ from cal.formats.upstream import join_url
 from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send
 from cal.gateway.headers import decode_headers, header_value, upstream_headers
 from cal.gateway.pipeline import GatewayDeps, endpoint_key, handle_generate, new_exchange
+from cal.gateway.upstream import UpstreamFailure, mapped_client_errors
 from cal.gateway.websocket import WebSocketBridge
 from cal.routing.model import Endpoint
 from cal.telemetry.traceparent import new_span_id, new_trace_id, parse_traceparent
@@ -109,13 +109,19 @@ class GatewayApp:
         ]
         if endpoint.format == "anthropic" and not any(k == "anthropic-version" for k, _ in sent):
             sent.append(("anthropic-version", "2023-06-01"))
+        url = join_url(endpoint.url, path)
         try:
-            with trio.fail_after(_MODELS_TIMEOUT_S):
-                response = await client.get(join_url(endpoint.url, path), headers=sent)
-            if response.status_code == 200:
-                for model_id in _model_ids(response.content):
+            with trio.fail_after(_MODELS_TIMEOUT_S), mapped_client_errors():
+                connect_s = self.deps.pool.connect_timeout_for(endpoint)
+                response = await client.send("GET", url, sent, b"", connect_timeout_s=connect_s)
+                try:
+                    status, body = response.status, await response.read()
+                finally:
+                    response.close()
+            if status == 200:
+                for model_id in _model_ids(body):
                     names.setdefault(model_id, endpoint.name)
-        except (httpx.HTTPError, trio.TooSlowError, msgspec.DecodeError) as exc:
+        except (UpstreamFailure, trio.TooSlowError, msgspec.DecodeError) as exc:
             log.info("could not list models of endpoint %s: %r", endpoint.name, exc)
 
 

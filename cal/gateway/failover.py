@@ -12,7 +12,6 @@ import logging
 import math
 import random
 
-import httpx
 import msgspec
 import trio
 
@@ -26,7 +25,7 @@ from cal.gateway.health import Credential, RouteHealth
 from cal.gateway.legs import Leg
 from cal.gateway.prepare import Prepared, prepare
 from cal.gateway.pump import AttemptTimeouts, HeldError, deliver, run_attempt
-from cal.gateway.upstream import UpstreamFailure, UpstreamPool
+from cal.gateway.upstream import UpstreamCall, UpstreamFailure, UpstreamPool
 from cal.routing.credentials import CLIENT_CREDENTIAL
 from cal.routing.model import Endpoint
 from cal.routing.policy import AttemptState, Decision, Outcome, RetryPolicy, decide
@@ -144,7 +143,12 @@ class AttemptLoop:
         exchange.attempts.append(attempt)
         self.health.book.used(endpoint.name, credential.id, self.health.clock())
         timeouts, total = attempt_timeouts(self.settings, endpoint)
-        upstream = self._build(endpoint, attempt, prepared)
+        upstream = UpstreamCall(
+            prepared.url,
+            attempt.request_headers,
+            prepared.body,
+            self.pool.connect_timeout_for(endpoint),
+        )
         held: HeldError | None = None
         failure: UpstreamFailure | None = None
         with trio.move_on_after(total) as deadline:
@@ -194,16 +198,6 @@ class AttemptLoop:
         if delay is None:
             return limits
         return with_retry_after(limits, delay, self.health.clock())
-
-    def _build(self, endpoint: Endpoint, attempt: Attempt, prepared: Prepared) -> httpx.Request:
-        client = self.pool.client_for(endpoint)
-        return client.build_request(
-            "POST",
-            prepared.url,
-            headers=attempt.request_headers,
-            content=prepared.body,
-            timeout=self.pool.timeout_for(endpoint),
-        )
 
     async def _deadline(self, attempt: Attempt, leg: Leg, total: float) -> UpstreamFailure | None:
         message = f"the upstream call took longer than {total:g} s"

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import msgspec
 import trio
 
 from cal import __version__
 from cal.formats import ApiFormat
 from cal.formats.upstream import Header, api_path, auth_headers, join_url
-from cal.gateway.upstream import UpstreamFailure, mapped_httpx_errors
+from cal.gateway.upstream import UpstreamFailure, mapped_client_errors
+from cal.http1.client import HttpClient
 from cal.routing.model import Endpoint
 
 PROBE_MAX_TOKENS = 16
@@ -153,22 +153,31 @@ def _judge(fmt: ApiFormat, status: int, raw: bytes) -> tuple[bool, str]:
 
 
 async def _send(
-    client: httpx.AsyncClient, endpoint: Endpoint, api_key: str | None, model: str, *, newer: bool
-) -> httpx.Response:
+    client: HttpClient,
+    endpoint: Endpoint,
+    api_key: str | None,
+    model: str,
+    *,
+    newer: bool,
+    connect_timeout_s: float,
+) -> tuple[int, bytes]:
+    """(status, body) of one probe request."""
     url = join_url(endpoint.url, api_path(endpoint.format, model=model.removeprefix("models/")))
     body = msgspec.json.encode(probe_body(endpoint.format, model, completion_tokens=newer))
     headers = probe_headers(endpoint.format, api_key)
-    with mapped_httpx_errors():
-        return await client.post(url, content=body, headers=headers)
+    with mapped_client_errors():
+        response = await client.send(
+            "POST", url, headers, body, connect_timeout_s=connect_timeout_s
+        )
+        try:
+            return response.status, await response.read()
+        finally:
+            response.close()
 
 
-def _wants_completion_tokens(endpoint: Endpoint, response: httpx.Response) -> bool:
+def _wants_completion_tokens(endpoint: Endpoint, status: int, raw: bytes) -> bool:
     """OpenAI's newer models refuse `max_tokens` and ask for `max_completion_tokens`."""
-    return (
-        endpoint.format == "openai-chat"
-        and response.status_code == 400
-        and b"max_completion_tokens" in response.content
-    )
+    return endpoint.format == "openai-chat" and status == 400 and b"max_completion_tokens" in raw
 
 
 async def probe_endpoint(
@@ -176,7 +185,7 @@ async def probe_endpoint(
     api_key: str | None,
     *,
     model: str | None = None,
-    timeout: float = 30.0,  # noqa: ASYNC109 - it also sizes httpx's per-phase timeouts
+    timeout: float = 30.0,  # noqa: ASYNC109 - it also sizes the connect timeout
 ) -> ProbeResult:
     """Send one small request to `endpoint`; never raises for an endpoint that fails."""
     chosen = probe_model(endpoint, model)
@@ -185,16 +194,23 @@ async def probe_endpoint(
     def elapsed_ms() -> float:
         return (trio.current_time() - started) * 1000.0
 
-    limit = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+    connect_s = min(timeout, 10.0)
+    client = HttpClient(max_connections=1)
+    status, raw = 0, b""
     with trio.move_on_after(timeout) as deadline:
         try:
-            async with httpx.AsyncClient(timeout=limit, trust_env=False) as client:
-                response = await _send(client, endpoint, api_key, chosen, newer=False)
-                if _wants_completion_tokens(endpoint, response):
-                    response = await _send(client, endpoint, api_key, chosen, newer=True)
+            status, raw = await _send(
+                client, endpoint, api_key, chosen, newer=False, connect_timeout_s=connect_s
+            )
+            if _wants_completion_tokens(endpoint, status, raw):
+                status, raw = await _send(
+                    client, endpoint, api_key, chosen, newer=True, connect_timeout_s=connect_s
+                )
         except UpstreamFailure as failure:
             return ProbeResult(False, None, elapsed_ms(), _short(failure.message), chosen)
+        finally:
+            await client.aclose()
     if deadline.cancelled_caught:
         return ProbeResult(False, None, elapsed_ms(), f"no answer within {timeout:g} s", chosen)
-    ok, message = _judge(endpoint.format, response.status_code, response.content)
-    return ProbeResult(ok, response.status_code, elapsed_ms(), _short(message), chosen)
+    ok, message = _judge(endpoint.format, status, raw)
+    return ProbeResult(ok, status, elapsed_ms(), _short(message), chosen)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import msgspec
 import trio
 
@@ -19,7 +18,8 @@ from cal.capture.model import Attempt, ErrorInfo, Exchange
 from cal.gateway.asgi import GatewayRequest
 from cal.gateway.headers import Header
 from cal.gateway.legs import Leg, RawHeaders
-from cal.gateway.upstream import UpstreamFailure, mapped_httpx_errors
+from cal.gateway.upstream import UpstreamCall, UpstreamFailure, mapped_client_errors
+from cal.http1.client import HttpClient, Response
 
 
 class AttemptTimeouts(msgspec.Struct, frozen=True):
@@ -37,18 +37,24 @@ class HeldError(msgspec.Struct, frozen=True):
     body: bytes
 
 
-def _is_event_stream(response: httpx.Response) -> bool:
-    content_type: str = response.headers.get("content-type", "")
-    return content_type.startswith("text/event-stream")
+def _is_event_stream(response: Response) -> bool:
+    for name, value in response.headers:
+        if name == "content-type":
+            return value.startswith("text/event-stream")
+    return False
 
 
-async def _open(
-    client: httpx.AsyncClient, upstream_request: httpx.Request, first_byte_s: float
-) -> httpx.Response:
-    response: httpx.Response | None = None
+async def _open(client: HttpClient, call: UpstreamCall, first_byte_s: float) -> Response:
+    response: Response | None = None
     with trio.move_on_after(first_byte_s):
-        with mapped_httpx_errors():
-            response = await client.send(upstream_request, stream=True)
+        with mapped_client_errors():
+            response = await client.send(
+                call.method,
+                call.url,
+                call.headers,
+                call.body,
+                connect_timeout_s=call.connect_timeout_s,
+            )
     if response is None:
         raise UpstreamFailure("timeout", f"no answer from the upstream within {first_byte_s:g} s")
     return response
@@ -59,7 +65,7 @@ async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | No
     done = False
     chunk: bytes | None = None
     with trio.move_on_after(idle_s):
-        with mapped_httpx_errors():
+        with mapped_client_errors():
             try:
                 chunk = await anext(chunks)
             except StopAsyncIteration:
@@ -71,8 +77,8 @@ async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | No
     return chunk
 
 
-async def _read_all(response: httpx.Response, idle_s: float) -> bytes:
-    chunks = response.aiter_bytes()
+async def _read_all(response: Response, idle_s: float) -> bytes:
+    chunks = response.iter_bytes()
     parts: list[bytes] = []
     while (chunk := await _next_chunk(chunks, idle_s)) is not None:
         parts.append(chunk)
@@ -83,33 +89,32 @@ async def run_attempt(
     request: GatewayRequest,
     exchange: Exchange,
     attempt: Attempt,
-    client: httpx.AsyncClient,
-    upstream_request: httpx.Request,
+    client: HttpClient,
+    call: UpstreamCall,
     leg: Leg,
     timeouts: AttemptTimeouts,
 ) -> HeldError | None:
     """Carry out `attempt`: None when the answer went to the client, a HeldError for an upstream
     error answer (nothing sent); raises UpstreamFailure when nothing reached the client."""
     attempt.sent_ms = request.ms()
-    response = await _open(client, upstream_request, timeouts.first_byte_s)
+    response = await _open(client, call, timeouts.first_byte_s)
     try:
-        attempt.status = response.status_code
-        attempt.response_headers = response.headers.multi_items()
+        status = attempt.status = response.status
+        attempt.response_headers = response.headers
         attempt.ttfb_ms = request.ms() - attempt.started_ms
-        if response.status_code < 400 and _is_event_stream(response):
+        if status < 400 and _is_event_stream(response):
             await _relay_stream(request, exchange, response, leg, timeouts.idle_s)
             return None
         data = await _read_all(response, timeouts.idle_s)
         attempt.response_body = data
-        if response.status_code >= 400:
-            attempt.error = ErrorInfo("upstream_status", error_text(data), response.status_code)
-            return HeldError(response.status_code, attempt.response_headers, data)
-        await deliver(request, exchange, leg, HeldError(response.status_code, [], data), attempt)
+        if status >= 400:
+            attempt.error = ErrorInfo("upstream_status", error_text(data), status)
+            return HeldError(status, attempt.response_headers, data)
+        await deliver(request, exchange, leg, HeldError(status, [], data), attempt)
         return None
     finally:
         attempt.duration_ms = request.ms() - attempt.started_ms
-        with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-            await response.aclose()  # also when the client went away and we are cancelled
+        response.close()  # synchronous: also when the client went away and we are cancelled
 
 
 async def deliver(
@@ -146,14 +151,12 @@ class _Relay:
 async def _relay_stream(
     request: GatewayRequest,
     exchange: Exchange,
-    response: httpx.Response,
+    response: Response,
     leg: Leg,
     idle_s: float,
 ) -> None:
-    relay = _Relay(
-        request, exchange, response.status_code, leg.stream_headers(response.headers.multi_items())
-    )
-    chunks = response.aiter_bytes()
+    relay = _Relay(request, exchange, response.status, leg.stream_headers(response.headers))
+    chunks = response.iter_bytes()
     try:
         while (chunk := await _next_chunk(chunks, idle_s)) is not None:
             t_ms = request.ms()

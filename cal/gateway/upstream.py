@@ -1,6 +1,6 @@
-"""The upstream HTTP client: one bounded httpx pool per endpoint, explicit timeouts.
+"""The upstream HTTP client: one bounded cal/http1 pool per endpoint, explicit timeouts.
 
-httpx exceptions are mapped to cal's error kinds here and nowhere else.
+The client's errors are mapped to cal's error kinds here and nowhere else.
 """
 
 from __future__ import annotations
@@ -8,13 +8,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
+import msgspec
 
 from cal.capture.model import ErrorKindName
 from cal.config import Settings
+from cal.gateway.headers import Header
+from cal.http1.client import (
+    ConnectError,
+    ConnectTimeout,
+    DecodingError,
+    HttpClient,
+    ReadError,
+    RemoteProtocolError,
+)
 from cal.routing.model import Endpoint
 
 MAX_CONNECTIONS_PER_ENDPOINT = 128
+KEEPALIVE_EXPIRY_S = 60.0
 
 
 class UpstreamFailure(Exception):
@@ -26,64 +36,58 @@ class UpstreamFailure(Exception):
         self.message = message
 
 
+class UpstreamCall(msgspec.Struct, frozen=True):
+    """One request to send upstream, as prepared for the endpoint."""
+
+    url: str
+    headers: list[Header]
+    body: bytes
+    connect_timeout_s: float
+    method: str = "POST"
+
+
 @contextmanager
-def mapped_httpx_errors() -> Iterator[None]:
-    """Turn httpx's transport errors into UpstreamFailure (connect / timeout / stream_cut)."""
+def mapped_client_errors() -> Iterator[None]:
+    """Turn the HTTP client's errors into UpstreamFailure (timeout / connect / stream_cut / protocol)."""
     try:
         yield
-    except httpx.ConnectTimeout as exc:
+    except ConnectTimeout as exc:
         raise UpstreamFailure("timeout", f"timed out connecting to the upstream: {exc}") from exc
-    except httpx.TimeoutException as exc:
-        raise UpstreamFailure("timeout", f"the upstream did not answer in time ({exc!r})") from exc
-    except httpx.ConnectError as exc:
+    except ConnectError as exc:
         raise UpstreamFailure("connect", f"could not connect to the upstream: {exc}") from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+    except (ReadError, RemoteProtocolError) as exc:
         raise UpstreamFailure("stream_cut", f"the upstream connection broke: {exc}") from exc
-    except httpx.DecodingError as exc:
+    except DecodingError as exc:
         raise UpstreamFailure("protocol", f"the upstream body could not be decoded: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise UpstreamFailure("connect", f"upstream request failed: {exc!r}") from exc
 
 
 class UpstreamPool:
-    """httpx clients keyed by endpoint (name, url), created on first use, closed at shutdown."""
+    """HTTP clients keyed by endpoint (name, url), created on first use, closed at shutdown.
+
+    Only the connect timeout belongs to the client: the pump enforces the first-byte and idle
+    timeouts with trio deadlines, and the attempt loop the total.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._timeout = self.timeout_for(None)
-        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str, str], HttpClient] = {}
 
-    def client_for(self, endpoint: Endpoint) -> httpx.AsyncClient:
+    def client_for(self, endpoint: Endpoint) -> HttpClient:
         key = (endpoint.name, endpoint.url)
         client = self._clients.get(key)
         if client is None:
-            client = httpx.AsyncClient(
-                timeout=self._timeout,
-                limits=httpx.Limits(
-                    max_connections=MAX_CONNECTIONS_PER_ENDPOINT,
-                    max_keepalive_connections=32,
-                    keepalive_expiry=60.0,
-                ),
-                follow_redirects=False,
-                trust_env=False,
+            client = HttpClient(
+                max_connections=MAX_CONNECTIONS_PER_ENDPOINT, keepalive_expiry_s=KEEPALIVE_EXPIRY_S
             )
             self._clients[key] = client
         return client
 
-    def timeout_for(self, endpoint: Endpoint | None) -> httpx.Timeout:
-        """httpx's timeouts for a call to `endpoint` (its own values, else the settings').
-
-        The read timeout is a safety net: the pump enforces the first-byte and idle timeouts
-        exactly with trio deadlines.
-        """
-        settings = self._settings
-        connect = settings.connect_timeout_s
-        first, idle = settings.first_byte_timeout_s, settings.idle_timeout_s
-        if endpoint is not None:
-            connect = endpoint.connect_timeout_s or connect
-            first = endpoint.first_byte_timeout_s or first
-            idle = endpoint.idle_timeout_s or idle
-        return httpx.Timeout(connect=connect, read=max(first, idle) + 1.0, write=60.0, pool=connect)
+    def connect_timeout_for(self, endpoint: Endpoint | None) -> float:
+        """Seconds to connect to `endpoint` (and to wait for a free pooled connection)."""
+        settings_value = self._settings.connect_timeout_s
+        if endpoint is None:
+            return settings_value
+        return endpoint.connect_timeout_s or settings_value
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
