@@ -117,17 +117,23 @@ class TranslatedLeg:
         return self._translator
 
     def _emit(self, out: list[bytes], t_ms: float) -> bytes:
-        self._exchange.client_events.extend(StreamEvent(t_ms, item) for item in out)
-        return b"".join(out)
+        if not out:
+            return b""
+        events = self._exchange.client_events
+        for item in out:
+            events.append(StreamEvent(t_ms, item))
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def feed(self, chunk: bytes, t_ms: float) -> bytes:
-        translator = self._translator_now()
+        translator = self._translator or self._translator_now()
+        raw_events = self._exchange.raw_events
         out: list[bytes] = []
         for event in self._decoder.feed(chunk):
-            self._exchange.raw_events.append(StreamEvent(t_ms, event.raw))
+            raw_events.append(StreamEvent(t_ms, event.raw))
             out += translator.feed(event)
         self.usage = translator.usage
-        self._record_failure(translator)
+        if translator.failure is not None:
+            self._record_failure(translator)
         return self._emit(out, t_ms)
 
     def finish(self, t_ms: float) -> bytes:

@@ -34,12 +34,18 @@ from cal.formats import API_FORMATS, ApiFormat
 from cal.formats.errors import ErrorKind, error_body, error_status
 from cal.sse import SSEEvent
 from cal.transform.ir import (
+    BlockStart,
+    BlockStop,
     Finish,
     MessageStart,
     Request,
     Response,
+    SignatureDelta,
     StreamError,
     StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
     ToolKind,
     Usage,
     UsageUpdate,
@@ -260,9 +266,13 @@ class StreamTranslator:
 
     def _render_all(self, events: list[StreamEvent]) -> list[bytes]:
         out: list[bytes] = []
+        render = self._renderer.render
         for ev in events:
             if self._closed:
                 break
+            if type(ev) in _CONTENT_EVENTS:  # most of a stream: straight to the renderer
+                out += render(ev)
+                continue
             if isinstance(ev, StreamError):
                 kind = ev.kind if ev.kind in _ERROR_KINDS else "api_error"
                 out += self.fail(kind, ev.message)
@@ -274,8 +284,14 @@ class StreamTranslator:
             elif isinstance(ev, Finish):
                 self._finished = True
                 self.finish_reasons.append(ev.stop_reason)
-            out += self._renderer.render(ev)
+            out += render(ev)
         return out
+
+
+_CONTENT_EVENTS = frozenset(
+    {BlockStart, BlockStop, TextDelta, ThinkingDelta, SignatureDelta, ToolArgsDelta}
+)
+"""IR events the translator only passes on (nothing to note about usage, model or the end)."""
 
 
 @dataclass(frozen=True)

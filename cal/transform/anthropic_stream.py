@@ -206,6 +206,28 @@ def _event(name: str, payload: dict[str, Any]) -> bytes:
     return encode_event(msgspec.json.encode({"type": name, **payload}), name)
 
 
+_json = msgspec.json.Encoder().encode
+_DELTA_FIELDS = {
+    "text_delta": ("text", b'","text":'),
+    "thinking_delta": ("thinking", b'","thinking":'),
+    "signature_delta": ("thinking", b'","signature":'),
+    "input_json_delta": ("tool_call", b'","partial_json":'),
+}
+"""Delta type → the kind of block it belongs to, and its JSON between the type and the value."""
+_DELTA_HEAD = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":'
+
+
+def _delta_bytes(index: int, kind: str, value: str) -> bytes:
+    """A content_block_delta event, byte for byte what `_event` makes of it, written directly
+    (most of a stream is these)."""
+    between = _DELTA_FIELDS[kind][1]
+    parts = (b',"delta":{"type":"', kind.encode(), between, _json(value), b"}}\n\n")
+    return _DELTA_HEAD + str(index).encode() + b"".join(parts)
+
+
+_DELTAS = (TextDelta, ThinkingDelta, SignatureDelta, ToolArgsDelta)
+
+
 class _Block(msgspec.Struct):
     """The client block being written."""
 
@@ -230,10 +252,12 @@ class AnthropicStreamRenderer:
 
     def render(self, event: StreamEvent) -> list[bytes]:
         """One IR event → zero or more client events."""
+        if self._started and isinstance(event, _DELTAS):  # most of a stream
+            return self._delta(event)
         out = self._ensure_started(event)
         if isinstance(event, BlockStart):
             out += self._close_block() + self._open_block(event)
-        elif isinstance(event, TextDelta | ThinkingDelta | SignatureDelta | ToolArgsDelta):
+        elif isinstance(event, _DELTAS):
             out += self._delta(event)
         elif isinstance(event, BlockStop):
             out += self._close_block()
@@ -304,37 +328,29 @@ class AnthropicStreamRenderer:
         block = self._block
         if block is None:
             return []
+        if isinstance(ev, TextDelta):
+            return self._delta_event(block, "text_delta", ev.text)
         if isinstance(ev, SignatureDelta):
             if block.foreign is not None:
                 block.foreign.signature = (block.foreign.signature or "") + ev.signature
                 return []
-            return self._delta_event(block, {"type": "signature_delta", "signature": ev.signature})
+            return self._delta_event(block, "signature_delta", ev.signature)
         if isinstance(ev, ThinkingDelta):
             if block.foreign is not None:
                 block.foreign.text += ev.text
-            return self._delta_event(block, {"type": "thinking_delta", "thinking": ev.text})
-        if isinstance(ev, ToolArgsDelta):
-            if block.custom_id is not None:
-                block.buffer += ev.fragment
-                return []
-            return self._delta_event(
-                block, {"type": "input_json_delta", "partial_json": ev.fragment}
-            )
-        return self._delta_event(block, {"type": "text_delta", "text": ev.text})
+            return self._delta_event(block, "thinking_delta", ev.text)
+        if block.custom_id is not None:
+            block.buffer += ev.fragment
+            return []
+        return self._delta_event(block, "input_json_delta", ev.fragment)
 
-    def _delta_event(self, block: _Block, delta: dict[str, Any]) -> list[bytes]:
-        expected = {
-            "text_delta": "text",
-            "thinking_delta": "thinking",
-            "signature_delta": "thinking",
-            "input_json_delta": "tool_call",
-        }[delta["type"]]
+    def _delta_event(self, block: _Block, kind: str, value: str) -> list[bytes]:
+        expected = _DELTA_FIELDS[kind][0]
         if block.kind == "refusal" and expected == "text":
             expected = "refusal"
-        value = next(v for k, v in delta.items() if k != "type")
         if expected != block.kind or value == "":
             return []  # never a delta of the wrong type (pitfall 1) nor an empty one (pitfall 2)
-        return [_event("content_block_delta", {"index": block.index, "delta": delta})]
+        return [_delta_bytes(block.index, kind, value)]
 
     def _close_block(self) -> list[bytes]:
         block, self._block = self._block, None

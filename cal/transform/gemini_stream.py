@@ -62,7 +62,7 @@ class GeminiStreamParser:
         self._next = 0
         self._open: int | None = None
         self._open_kind = ""
-        self._usage = Usage()
+        self._usage_meta: Any = None
         self._finish: str | None = None
         self._blocked = False
 
@@ -105,8 +105,8 @@ class GeminiStreamParser:
             response_id = str(doc.get("responseId") or "")
             self._reader = PartReader(response_id, self._ctx)
             out.append(MessageStart(id=response_id, model=str(doc.get("modelVersion") or "")))
-        if doc.get("usageMetadata"):
-            self._usage = parse_usage(doc["usageMetadata"])
+        if doc.get("usageMetadata"):  # cumulative: the last one is read at the end
+            self._usage_meta = doc["usageMetadata"]
         candidates = arr(doc.get("candidates"))
         first = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
         for part in obj(first.get("content")).get("parts") or []:
@@ -163,7 +163,12 @@ class GeminiStreamParser:
         stop: StopReason = stop_reason_of(self._finish, called, self._ctx)
         if self._blocked:
             stop = "refusal"
-        return [*out, UsageUpdate(usage=self._usage), Finish(stop_reason=stop)]
+        usage = parse_usage(self._usage_meta) if self._usage_meta is not None else Usage()
+        return [*out, UsageUpdate(usage=usage), Finish(stop_reason=stop)]
+
+
+_json = msgspec.json.Encoder().encode
+_TEXT_CHUNK_HEAD = b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":'
 
 
 class GeminiStreamRenderer:
@@ -177,6 +182,7 @@ class GeminiStreamRenderer:
         self._signature: list[str] = []
         self._usage = Usage()
         self._stop: StopReason = "end_turn"
+        self._tail = b""
 
     def _chunk(self, parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
         if not self._id:
@@ -190,8 +196,20 @@ class GeminiStreamRenderer:
         doc["responseId"] = self._id
         return encode_event(msgspec.json.encode(doc))
 
+    def _text_chunk(self, text: str, thought: bytes = b"") -> bytes:
+        """A chunk of one text part, byte for byte what `_chunk` makes of it, written directly
+        (most of a stream is these)."""
+        if not self._tail:
+            self._id = self._id or self._ctx.make_id("resp_")
+            model, rid = _json(self._ctx.client_model), _json(self._id)
+            self._tail = b'}]},"index":0}],"modelVersion":' + model + b',"responseId":' + rid
+            self._tail += b"}\n\n"
+        return _TEXT_CHUNK_HEAD + _json(text) + thought + self._tail
+
     def render(self, event: StreamEvent) -> list[bytes]:
         """Translate one IR event into zero or more chunks."""
+        if isinstance(event, TextDelta):
+            return [self._text_chunk(event.text)] if event.text else []
         if isinstance(event, MessageStart):
             self._id = self._id or self._ctx.make_id("resp_")
             if event.usage is not None:
@@ -200,11 +218,9 @@ class GeminiStreamRenderer:
             self._block, self._buf, self._signature = event, [], []
             if event.signature:
                 self._signature.append(event.signature)
-        elif isinstance(event, TextDelta) and event.text:
-            return [self._chunk([{"text": event.text}])]
         elif isinstance(event, ThinkingDelta) and event.text:
             self._buf.append(event.text)
-            return [self._chunk([{"text": event.text, "thought": True}])]
+            return [self._text_chunk(event.text, b',"thought":true')]
         elif isinstance(event, ToolArgsDelta):
             self._buf.append(event.fragment)
         elif isinstance(event, SignatureDelta):

@@ -43,6 +43,49 @@ from cal.transform.openai_chat_response import (
 )
 
 
+class _PlainDelta(msgspec.Struct):
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+    refusal: str | None = None
+    tool_calls: Any = None
+
+
+class _PlainChoice(msgspec.Struct):
+    index: int = 0
+    delta: _PlainDelta | None = None
+    finish_reason: Any = None
+
+
+class _PlainChunk(msgspec.Struct):
+    """The fields that tell a chunk of plain content (most of a stream) from the rest."""
+
+    choices: list[_PlainChoice] = msgspec.field(default_factory=list)
+    usage: Any = None
+    error: Any = None
+
+
+_decode_plain = msgspec.json.Decoder(_PlainChunk).decode
+
+
+def _plain_text(data: bytes) -> str | None:
+    """The content of a chunk that carries only content (maybe none) for the first choice, read
+    with a typed decoder; None for any other chunk (read field by field)."""
+    try:
+        chunk = _decode_plain(data)
+    except msgspec.MsgspecError:
+        return None
+    if chunk.usage is not None or chunk.error is not None or len(chunk.choices) != 1:
+        return None
+    choice = chunk.choices[0]
+    delta = choice.delta
+    if choice.index != 0 or choice.finish_reason is not None or delta is None:
+        return None
+    if delta.reasoning_content or delta.reasoning or delta.refusal or delta.tool_calls is not None:
+        return None
+    return delta.content or ""
+
+
 class _Slot(msgspec.Struct):
     index: int
     kind: BlockKind
@@ -62,6 +105,8 @@ class ChatStreamParser:
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         """Translate one chunk (`[DONE]`, keepalives and unknown shapes yield nothing)."""
+        if self._started and (text := _plain_text(event.data)) is not None:  # most chunks
+            return self._text_like("text", text) if text else []
         if event.data.strip() == b"[DONE]":
             return []
         d = try_decode(event.data)
@@ -155,6 +200,9 @@ class ChatStreamParser:
         return out
 
 
+_json = msgspec.json.Encoder().encode
+
+
 class ChatStreamRenderer:
     """IR stream events → Chat client chunks."""
 
@@ -168,15 +216,18 @@ class ChatStreamRenderer:
         self._custom: set[int] = set()
         self._finish = "stop"
         self._usage: Usage | None = None
+        self._head = self._tail = b""
 
     def render(self, event: StreamEvent) -> list[bytes]:
         """One IR event → zero or more chunks."""
         out = self._ensure_started()
-        if isinstance(event, BlockStart):
+        if isinstance(event, TextDelta):
+            if event.text:
+                kind = self._blocks.get(event.index, ("text", 0))[0]
+                key = b'{"refusal":' if kind == "refusal" else b'{"content":'
+                out.append(self._delta_chunk(key + _json(event.text) + b"}"))
+        elif isinstance(event, BlockStart):
             out += self._start(event)
-        elif isinstance(event, TextDelta) and event.text:
-            kind = self._blocks.get(event.index, ("text", 0))[0]
-            out.append(self._chunk({"refusal" if kind == "refusal" else "content": event.text}))
         elif isinstance(event, ToolArgsDelta) and event.fragment:
             out += self._args(event)
         elif isinstance(event, UsageUpdate):
@@ -227,11 +278,20 @@ class ChatStreamRenderer:
         kind, k = self._blocks.get(ev.index, ("text", 0))
         if kind != "tool_call":
             return []
-        if ev.index in self._custom:
-            frag: dict[str, Any] = {"index": k, "custom": {"input": ev.fragment}}
-        else:
-            frag = {"index": k, "function": {"arguments": ev.fragment}}
-        return [self._chunk({"tool_calls": [frag]})]
+        key = b'"custom":{"input":' if ev.index in self._custom else b'"function":{"arguments":'
+        head = b'{"tool_calls":[{"index":' + str(k).encode() + b","
+        return [self._delta_chunk(head + key + _json(ev.fragment) + b"}}]}")]
+
+    def _delta_chunk(self, delta: bytes) -> bytes:
+        """A chunk of one delta (JSON), byte for byte what `_chunk` makes of it, written
+        directly (most of a stream is these)."""
+        if not self._head:
+            model = _json(self._ctx.client_model)
+            self._head = b'data: {"id":' + _json(self._id) + b',"object":"chat.completion.chunk"'
+            self._head += b',"created":' + _json(self._created) + b',"model":' + model
+            self._tail = b',"usage":null}\n\n' if self._ctx.include_usage else b"}\n\n"
+        choice = b',"choices":[{"index":0,"delta":' + delta
+        return self._head + choice + b',"logprobs":null,"finish_reason":null}]' + self._tail
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}

@@ -43,6 +43,32 @@ from cal.transform.openai_responses_items import (
     usage_json,
 )
 
+_json = msgspec.json.Encoder().encode
+
+
+def _delta_shape(kind: str, index_field: str, tail: bytes = b"}") -> tuple[bytes, bytes, bytes]:
+    head = f'event: {kind}\ndata: {{"type":"{kind}","sequence_number":'.encode()
+    return head, index_field.encode(), tail + b"\n\n"
+
+
+_DELTA_SHAPES = {
+    "response.output_text.delta": _delta_shape(
+        "response.output_text.delta", ',"content_index":0', b',"logprobs":[]}'
+    ),
+    "response.refusal.delta": _delta_shape("response.refusal.delta", ',"content_index":0'),
+    "response.function_call_arguments.delta": _delta_shape(
+        "response.function_call_arguments.delta", ""
+    ),
+    "response.custom_tool_call_input.delta": _delta_shape(
+        "response.custom_tool_call_input.delta", ""
+    ),
+    "response.reasoning_summary_text.delta": _delta_shape(
+        "response.reasoning_summary_text.delta", ',"summary_index":0'
+    ),
+}
+"""Delta kind → (its event's bytes up to the sequence number, its index field, its ending)."""
+
+_DELTAS = (TextDelta, ThinkingDelta, ToolArgsDelta)
 _ERROR_CODES: dict[str, str] = {
     "rate_limit": "rate_limit_exceeded",
     "request_too_large": "context_length_exceeded",
@@ -71,6 +97,16 @@ class ResponsesStreamRenderer:
         self._seq += 1
         return encode_event(msgspec.json.encode(doc), event=kind)
 
+    def _emit_delta(self, kind: str, text: str) -> bytes:
+        """A delta event of the open item, byte for byte what `_emit` makes of it, written
+        directly (most of a stream is these): type, sequence_number, item_id, output_index,
+        the kind's index field, delta (and text deltas' empty logprobs)."""
+        head, index_field, tail = _DELTA_SHAPES[kind]
+        where = b',"item_id":' + _json(self._item_id) + b',"output_index":'
+        seq, self._seq = self._seq, self._seq + 1
+        parts = (str(seq).encode(), where, str(len(self._output)).encode(), index_field)
+        return head + b"".join(parts) + b',"delta":' + _json(text) + tail
+
     def _response(self, status: str) -> dict[str, Any]:
         return response_object(self._resp_id, self._ctx, status, list(self._output))
 
@@ -88,10 +124,12 @@ class ResponsesStreamRenderer:
 
     def render(self, event: StreamEvent) -> list[bytes]:
         """Translate one IR event into zero or more client events."""
+        if self._resp_id and isinstance(event, _DELTAS):  # most of a stream
+            return self._delta(event)
         out = self._ensure_started()
         if isinstance(event, BlockStart):
             out += self._open(event)
-        elif isinstance(event, TextDelta | ThinkingDelta | ToolArgsDelta):
+        elif isinstance(event, _DELTAS):
             out += self._delta(event)
         elif isinstance(event, SignatureDelta):
             self._signature.append(event.signature)
@@ -147,19 +185,16 @@ class ResponsesStreamRenderer:
             return []
         self._buf.append(text)
         if block.kind == "text":
-            fields = {**self._where(), "content_index": 0, "delta": text, "logprobs": []}
-            return [self._emit("response.output_text.delta", **fields)]
+            return [self._emit_delta("response.output_text.delta", text)]
         if block.kind == "refusal":
-            return [
-                self._emit("response.refusal.delta", **self._where(), content_index=0, delta=text)
-            ]
+            return [self._emit_delta("response.refusal.delta", text)]
         if block.kind == "tool_call":
             kind = (
                 "custom_tool_call_input"
                 if block.tool_kind == "custom"
                 else "function_call_arguments"
             )
-            return [self._emit(f"response.{kind}.delta", **self._where(), delta=text)]
+            return [self._emit_delta(f"response.{kind}.delta", text)]
         out: list[bytes] = []
         if not self._summary_open:
             self._summary_open = True
@@ -172,14 +207,7 @@ class ResponsesStreamRenderer:
                     part=part,
                 )
             )
-        out.append(
-            self._emit(
-                "response.reasoning_summary_text.delta",
-                **self._where(),
-                summary_index=0,
-                delta=text,
-            )
-        )
+        out.append(self._emit_delta("response.reasoning_summary_text.delta", text))
         return out
 
     def _close_block(self) -> list[bytes]:
