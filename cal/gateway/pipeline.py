@@ -257,7 +257,7 @@ def _finish_usage(exchange: Exchange, leg: Leg) -> None:
         return
     fmt = parse_format(exchange.upstream_format)
     if exchange.raw_events:
-        summary = summarize_events(fmt, (e.data for e in exchange.raw_events))
+        summary = summarize_events(fmt, [e.data for e in exchange.raw_events])
     elif exchange.attempts and exchange.attempts[-1].response_body:
         summary = summarize_body(fmt, exchange.attempts[-1].response_body or b"")
     else:

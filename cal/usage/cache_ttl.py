@@ -13,12 +13,15 @@ import re
 from collections.abc import Iterable, Sequence
 
 _FIELD = b"ephemeral_1h_input_tokens"
+_CONTENT_EVENTS = (b"event: content_block_", b'data: {"type":"content_block_')
 _ONE_HOUR = re.compile(rb'"ephemeral_1h_input_tokens"\s*:\s*(\d+)')
 
 
 def one_hour_cache_writes(chunks: Iterable[bytes]) -> int:
     """The 1-hour cache writes an Anthropic response reported (the last value seen), else 0."""
     for chunk in reversed(chunks if isinstance(chunks, Sequence) else list(chunks)):
-        if _FIELD in chunk and (values := _ONE_HOUR.findall(chunk)):
+        if chunk.startswith(_CONTENT_EVENTS):  # most of a stream, and never usage
+            continue
+        if chunk.find(_FIELD) >= 0 and (values := _ONE_HOUR.findall(chunk)):
             return int(values[-1])
     return 0
