@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import certifi
 
@@ -49,6 +49,8 @@ __all__ = [
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _URL_CACHE_SIZE = 256
+_TARGET_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
+"""What stays as it is in a request target we percent-encode (reserved characters and `%`)."""
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
 
 
@@ -77,10 +79,16 @@ class _Target:
         self.port = port or _DEFAULT_PORTS[parts.scheme]
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = port is None or port == _DEFAULT_PORTS[parts.scheme]
-        self.host_header = (host if default else f"{host}:{port}").encode("idna")
+        authority = host if default else f"{host}:{port}"
+        self.host_header = (
+            authority.encode("idna") if not authority.isascii() else authority.encode()
+        )
         self.key = (self.tls, self.host, self.port)
         path = parts.path or "/"
-        self.path = (path + "?" + parts.query if parts.query else path).encode("ascii")
+        target = path + "?" + parts.query if parts.query else path
+        if not target.isascii() or " " in target:
+            target = quote(target, safe=_TARGET_SAFE)
+        self.path = target.encode("ascii")
 
 
 class Response:

@@ -291,3 +291,12 @@ async def test_refused_connect_is_a_connect_error() -> None:
 async def test_urls_that_are_not_http_are_connect_errors() -> None:
     with pytest.raises(ConnectError):
         await HttpClient().send("GET", "ftp://example.com/", [], b"", connect_timeout_s=1)
+
+
+async def test_a_target_with_spaces_or_non_ascii_is_percent_encoded() -> None:
+    with trio.fail_after(LIMIT_S):
+        async with raw_server(keep_answering(answer())) as server:
+            url = server.url + "/models/café au lait?q=a b"
+            response = await HttpClient().send("GET", url, [], b"", connect_timeout_s=5)
+            assert await response.read() == b"ok"
+            assert server.heads[0].startswith(b"GET /models/caf%C3%A9%20au%20lait?q=a%20b HTTP/1.1")
