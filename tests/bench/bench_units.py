@@ -128,7 +128,9 @@ def _mock_chunks(upstream: ApiFormat, body: bytes) -> list[bytes]:
 def _translated(client: ApiFormat, upstream: ApiFormat, body: bytes) -> bytes:
     if client == upstream:
         return body
-    ctx = TranslationContext(request_id="req_bench", client_model="", upstream_model="")
+    ctx = TranslationContext(
+        request_id="req_bench", client_model="", upstream_model="", stream=True
+    )
     return lookup(client, upstream).translate_request(body, ctx)
 
 
