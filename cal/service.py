@@ -73,14 +73,20 @@ async def drain_in_batches(
     batch_size: int,
     write: Callable[[list[T]], Awaitable[None]],
     drops: DropCounter,
+    window_s: float = 0.0,
 ) -> None:
     """Hand queued items to `write` in batches of up to `batch_size` until `stop`, then go on
     until the queue is empty or `grace_s` has passed. A batch taken is a batch written (shielded);
     what is still queued at the end is counted as dropped.
+
+    `window_s` spaces the batches: a batch is handed over at least `window_s` after the previous
+    one started (or once it is full), so a steady trickle of items costs one `write` (one thread
+    hop, one transaction) per window instead of one per item. An item arriving after a quiet
+    spell is written at once; after `stop` nothing waits.
     """
 
     try:
-        await _drain(send, receive, stop, grace_s, batch_size, write)
+        await _drain(send, receive, stop, grace_s, batch_size, write, window_s)
     finally:
         if left := receive.statistics().current_buffer_used:
             drops.add(left)
@@ -94,6 +100,7 @@ async def _drain(
     grace_s: float,
     batch_size: int,
     write: Callable[[list[T]], Awaitable[None]],
+    window_s: float,
 ) -> None:
     import trio
 
@@ -106,13 +113,34 @@ async def _drain(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(close_on_stop)
+            last = float("-inf")
             async for first in receive:
                 batch = [first]
-                while len(batch) < batch_size:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
+                await _gather(receive, batch, batch_size, last + window_s)
+                last = trio.current_time()
                 with trio.CancelScope(shield=True):
                     await write(batch)
             nursery.cancel_scope.cancel()
+
+
+async def _gather(
+    receive: trio.MemoryReceiveChannel[T], batch: list[T], batch_size: int, until: float
+) -> None:
+    """Add queued items to `batch`; wait for more until `until` while it is not full. Shielded:
+    the items taken must reach `write`, so a cancellation here would lose them."""
+    import trio
+
+    with trio.CancelScope(shield=True, deadline=until):
+        while len(batch) < batch_size:
+            try:
+                batch.append(receive.receive_nowait())
+                continue
+            except trio.EndOfChannel:
+                return
+            except trio.WouldBlock:
+                if trio.current_time() >= until:
+                    return
+            try:
+                batch.append(await receive.receive())
+            except trio.EndOfChannel:
+                return

@@ -64,29 +64,46 @@ class Bundle(msgspec.Struct):
         return sum(len(f.data) for f in self.files) + len(self.manifest)
 
 
+_JSON = msgspec.json.Encoder()
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
 def encode_json(value: object) -> bytes:
     """Indented JSON (artifacts are read by people), newline-terminated."""
-    return msgspec.json.format(msgspec.json.encode(value), indent=2) + b"\n"
+    return msgspec.json.format(_JSON.encode(value), indent=2) + b"\n"
+
+
+class _EventLine(msgspec.Struct):
+    """One line of a stream file (docs/artifact-format.md), fields in their documented order."""
+
+    schema_version: int
+    event_index: int
+    t_ms: float
+    bytes: int
+    sha256: str
+    data: str | msgspec.UnsetType = msgspec.UNSET
+    data_b64: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class _Builder:
     """Collects the files of one bundle under one policy."""
 
-    def __init__(self, settings: Settings, pause: Callable[[], None]) -> None:
+    def __init__(self, settings: Settings, on_file: Callable[[Artifact], None]) -> None:
         self.settings = settings
         self.secrets = settings.capture_secrets
         self.files: list[Artifact] = []
         self.omitted: list[Omitted] = []
-        self.pause = pause
+        self.on_file = on_file
         self._clean: dict[int, tuple[bytes, bytes]] = {}
+        self._hashes: dict[int, tuple[bytes, str]] = {}
+        self._streams: dict[int, tuple[list[StreamEvent], Artifact]] = {}
 
     def add(self, artifact: Artifact) -> None:
         self.files.append(artifact)
-        self.pause()
+        self.on_file(artifact)
 
     def redacted(self, data: bytes) -> bytes:
         """`data` redacted (once per distinct body object: the same body often appears twice)."""
@@ -96,6 +113,14 @@ class _Builder:
         if cached is None or cached[0] is not data:
             cached = (data, redact_bytes(data))
             self._clean[id(data)] = cached
+        return cached[1]
+
+    def sha256(self, data: bytes) -> str:
+        """sha256 of `data` (once per distinct object: one body is often two files)."""
+        cached = self._hashes.get(id(data))
+        if cached is None or cached[0] is not data:
+            cached = (data, sha256_hex(data))
+            self._hashes[id(data)] = cached
         return cached[1]
 
     def json(self, name: str, value: dict[str, object]) -> None:
@@ -118,7 +143,7 @@ class _Builder:
         redacted, data = clean is not data and clean != data, clean
         if self.settings.capture_bodies == "metadata":
             reason = "capture_bodies=metadata"
-            self.omitted.append(Omitted(name, len(data), sha256_hex(data), reason))
+            self.omitted.append(Omitted(name, len(data), self.sha256(data), reason))
             return
         limit = self.settings.max_body_bytes
         if limit > 0 and len(data) > limit:
@@ -128,7 +153,7 @@ class _Builder:
                 {
                     "file": name,
                     "original_bytes": len(data),
-                    "original_sha256": sha256_hex(data),
+                    "original_sha256": self.sha256(data),
                     "kept_bytes": limit,
                     "reason": f"larger than max_body_bytes={limit}",
                 },
@@ -140,39 +165,51 @@ class _Builder:
         level = self.settings.capture_stream_events
         if level == "none" or not events:
             return
-        limit = self.settings.max_body_bytes
-        lines: list[bytes] = []
-        size = 0
+        seen = self._streams.get(id(events))
+        if seen is not None and seen[0] is events:  # pass-through: client events are the raw ones
+            done = seen[1]
+            self.add(Artifact(name, done.data, done.truncated, done.original_bytes, done.redacted))
+            return
         datas = [event.data for event in events]
         cleaned = datas if self.secrets else redact_many(datas)
         redacted = cleaned is not datas and cleaned != datas
-        for index, (event, data) in enumerate(zip(events, cleaned, strict=True)):
-            line = _event_line(index, event.t_ms, data, with_data=level == "all")
-            if limit > 0 and size + len(line) > limit:
-                lines.append(_cut_line(index, len(events), limit))
-                self.add(Artifact(name, b"".join(lines), True, None, redacted))
-                return
-            lines.append(line)
-            size += len(line)
-            if index % 256 == 255:
-                self.pause()  # long streams: let the event loop in between
-        self.add(Artifact(name, b"".join(lines), redacted=redacted))
+        with_data = level == "all"
+        records = [
+            _event_line(index, event.t_ms, data, with_data=with_data)
+            for index, (event, data) in enumerate(zip(events, cleaned, strict=True))
+        ]
+        data = _JSON.encode_lines(records)
+        limit = self.settings.max_body_bytes
+        if limit > 0 and len(data) > limit:
+            artifact = Artifact(name, _cut_lines(records, limit), True, None, redacted)
+        else:
+            artifact = Artifact(name, data, redacted=redacted)
+        self._streams[id(events)] = (events, artifact)
+        self.add(artifact)
 
 
-def _event_line(index: int, t_ms: float, data: bytes, *, with_data: bool) -> bytes:
-    record: dict[str, object] = {
-        "schema_version": SCHEMA_VERSION,
-        "event_index": index,
-        "t_ms": round(t_ms, 3),
-        "bytes": len(data),
-        "sha256": sha256_hex(data),
-    }
+def _event_line(index: int, t_ms: float, data: bytes, *, with_data: bool) -> _EventLine:
+    line = _EventLine(SCHEMA_VERSION, index, round(t_ms, 3), len(data), sha256_hex(data))
     if with_data:
         try:
-            record["data"] = data.decode("utf-8")
+            line.data = data.decode("utf-8")
         except UnicodeDecodeError:
-            record["data_b64"] = base64.b64encode(data).decode("ascii")
-    return msgspec.json.encode(record) + b"\n"
+            line.data_b64 = base64.b64encode(data).decode("ascii")
+    return line
+
+
+def _cut_lines(records: list[_EventLine], limit: int) -> bytes:
+    """The lines that fit in `limit` bytes, then the truncation marker line."""
+    lines: list[bytes] = []
+    size = 0
+    for index, record in enumerate(records):
+        line = _JSON.encode(record) + b"\n"
+        if size + len(line) > limit:
+            lines.append(_cut_line(index, len(records), limit))
+            break
+        lines.append(line)
+        size += len(line)
+    return b"".join(lines)
 
 
 def _cut_line(index: int, total: int, limit: int) -> bytes:
@@ -183,7 +220,7 @@ def _cut_line(index: int, total: int, limit: int) -> bytes:
         "events_kept": index,
         "reason": f"larger than max_body_bytes={limit}",
     }
-    return msgspec.json.encode(marker) + b"\n"
+    return _JSON.encode(marker) + b"\n"
 
 
 def attempt_prefix(attempt: Attempt, last: bool) -> str:
@@ -260,19 +297,19 @@ def bundle_prompts(
     return extract_prompts(exchange.client_format, body)
 
 
-def _no_pause() -> None:
+def _keep(artifact: Artifact) -> None:
     return None
 
 
 def build_bundle(
-    exchange: Exchange, settings: Settings, *, pause: Callable[[], None] = _no_pause
+    exchange: Exchange, settings: Settings, *, on_file: Callable[[Artifact], None] = _keep
 ) -> Bundle:
     """Every artifact of `exchange` under the capture policy of `settings`, and the manifest.
 
-    `pause` is called after each artifact (the writer passes a GIL yield, so a long build in its
-    thread does not hold up the event loop).
+    `on_file` gets each artifact as soon as it is complete (the writer puts it on disk there and
+    then, so its thread lets go of the GIL between artifacts without yielding on purpose).
     """
-    build = _Builder(settings, pause)
+    build = _Builder(settings, on_file)
     _ingress_files(build, exchange)
     prompts = bundle_prompts(exchange, settings, build.redacted)
     for prompt in prompts:
@@ -311,16 +348,16 @@ def _manifest(
             {"role": p.role, "index": p.index, "file": p.file_name, "chars": len(p.text)}
             for p in prompts
         ],
-        "files": [_file_entry(f) for f in build.files],
+        "files": [_file_entry(f, build.sha256(f.data)) for f in build.files],
         "omitted": [msgspec.to_builtins(o) for o in build.omitted],
     }
 
 
-def _file_entry(artifact: Artifact) -> dict[str, object]:
+def _file_entry(artifact: Artifact, sha256: str) -> dict[str, object]:
     entry: dict[str, object] = {
         "name": artifact.name,
         "bytes": len(artifact.data),
-        "sha256": sha256_hex(artifact.data),
+        "sha256": sha256,
     }
     if artifact.truncated:
         entry["truncated"] = True

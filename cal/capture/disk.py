@@ -1,8 +1,11 @@
-"""Bundles on disk: atomic directory writes, the per-run requests.jsonl, removal (blocking I/O).
+"""Bundles on disk: in-place writes completed by the manifest, requests.jsonl, removal (blocking I/O).
 
-A bundle is written file by file into `{dump}/.staging/{random}/`, then moved in place with one
-`os.replace` of the directory, so a reader (or a crash) never sees a half-written bundle under
-`runs/`. Whatever is left in `.staging/` after a crash is deleted at the next start. Called from
+A bundle's files are written straight into `runs/{run}/traces/{trace}/{request}/`, the manifest
+(`prompt.index.json`) last: a bundle is complete once its manifest exists, and its index row is
+only inserted after that, so nothing lists a half-written bundle. Before a batch is written, its
+bundle paths are noted in `{dump}/.in-progress`; at the next start, any of them still without a
+manifest (the writer crashed mid-way) is deleted, and the note with it. Plain `os` calls, no
+pathlib, so that a bundle costs a few system calls per file and little Python. Called from
 `trio.to_thread` only.
 """
 
@@ -10,20 +13,24 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
 
-from cal.capture.bundle import MANIFEST_NAME, Bundle
+from cal.capture.bundle import MANIFEST_NAME, Artifact, Bundle
 from cal.capture.model import SCHEMA_VERSION, Exchange
 
-STAGING = ".staging"
+IN_PROGRESS = ".in-progress"
+LEGACY_STAGING = ".staging"
+"""Where an earlier cal built its bundles; removed at start-up if a crash left it."""
 RUNS = "runs"
 REQUESTS_JSONL = "requests.jsonl"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
 _SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -43,39 +50,86 @@ def bundle_rel_path(exchange: Exchange) -> str:
     return f"{RUNS}/{run}/traces/{trace}/{request}"
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    fd = os.open(
-        path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), FILE_MODE
-    )
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+def _native(dump_dir: Path, rel_path: str) -> str:
+    return os.path.join(dump_dir, *rel_path.split("/"))
+
+
+def _write_new(path: str, data: bytes, flags: int = _NEW_FILE) -> None:
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        done = os.write(fd, data)
+        if done < len(data):  # a short write (a signal, a nearly full disk): go on until all is out
+            view = memoryview(data)
+            while done < len(data):
+                done += os.write(fd, view[done:])
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(path: str) -> None:
+    """Create `path` and any missing parent, each 0700 (existing ones are left as they are)."""
+    try:
+        os.mkdir(path, DIR_MODE)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        _make_dirs(os.path.dirname(path))
+        os.mkdir(path, DIR_MODE)
+
+
+class BundleFiles:
+    """One bundle directory being filled: `add` each artifact as it comes, `finish` with the
+    manifest. Use as a context manager: on any failure the directory is removed again."""
+
+    def __init__(self, dump_dir: Path, rel_path: str) -> None:
+        self.path = _native(dump_dir, rel_path)
+        self.bytes = 0
+        self._prefix = self.path + os.sep
+
+    def __enter__(self) -> BundleFiles:
+        """Create the directory; one already there (the same request id again) is replaced."""
+        _make_dirs(os.path.dirname(self.path))
+        try:
+            os.mkdir(self.path, DIR_MODE)
+        except FileExistsError:
+            shutil.rmtree(self.path)
+            os.mkdir(self.path, DIR_MODE)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def add(self, artifact: Artifact) -> None:
+        check_name(artifact.name)
+        _write_new(self._prefix + artifact.name, artifact.data)
+        self.bytes += len(artifact.data)
+
+    def finish(self, manifest: bytes) -> int:
+        """Write the manifest (the bundle is complete from here on); returns the bundle's bytes."""
+        _write_new(self._prefix + MANIFEST_NAME, manifest)
+        self.bytes += len(manifest)
+        return self.bytes
+
+
+def check_name(name: str) -> None:
+    """Refuse an artifact name that is not one plain file name of its own."""
+    if "/" in name or "\\" in name or name.startswith(".") or name == MANIFEST_NAME:
+        raise ValueError(f"unsafe artifact name {name!r}")
 
 
 def write_bundle(dump_dir: Path, rel_path: str, bundle: Bundle) -> int:
-    """Write `bundle` at `dump_dir/rel_path` atomically; returns the bytes written."""
-    final = dump_dir.joinpath(*rel_path.split("/"))
-    staging = dump_dir / STAGING
-    staging.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    final.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    temp = staging / f"{final.name}-{secrets.token_hex(6)}"
-    temp.mkdir(mode=DIR_MODE)
-    try:
+    """Write a built `bundle` at `dump_dir/rel_path`, the manifest last; returns its bytes."""
+    for artifact in bundle.files:
+        check_name(artifact.name)
+    with BundleFiles(dump_dir, rel_path) as files:
         for artifact in bundle.files:
-            if "/" in artifact.name or "\\" in artifact.name or artifact.name.startswith("."):
-                raise ValueError(f"unsafe artifact name {artifact.name!r}")
-            _write_file(temp / artifact.name, artifact.data)
-        _write_file(temp / MANIFEST_NAME, bundle.manifest)
-        if final.exists():  # the same request id again: the newer bundle wins
-            shutil.rmtree(final)
-        os.replace(temp, final)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return bundle.total_bytes
+            files.add(artifact)
+        return files.finish(bundle.manifest)
 
 
-def append_request_line(dump_dir: Path, exchange: Exchange, rel_path: str) -> None:
-    """Append the request's line to `runs/{run_id}/requests.jsonl`."""
+def request_line(exchange: Exchange, rel_path: str) -> bytes:
+    """The request's line of `runs/{run_id}/requests.jsonl`."""
     line = {
         "schema_version": SCHEMA_VERSION,
         "timestamp": exchange.started_at,
@@ -86,16 +140,59 @@ def append_request_line(dump_dir: Path, exchange: Exchange, rel_path: str) -> No
         "obs_ref": exchange.obs_ref,
         "path": rel_path,
     }
-    target = dump_dir / RUNS / safe_part(exchange.run_id) / REQUESTS_JSONL
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
-    fd = os.open(target, flags, FILE_MODE)
-    with os.fdopen(fd, "ab") as handle:
-        handle.write(msgspec.json.encode(line) + b"\n")
+    return msgspec.json.encode(line) + b"\n"
 
 
-def clear_staging(dump_dir: Path) -> None:
-    """Delete what a crash left in `.staging/` (never listed, never complete)."""
-    shutil.rmtree(dump_dir / STAGING, ignore_errors=True)
+def append_request_lines(dump_dir: Path, lines: Iterable[tuple[str, bytes]]) -> None:
+    """Append (run_id, line) pairs to their runs' requests.jsonl, one write per run."""
+    per_run: dict[str, list[bytes]] = {}
+    for run_id, line in lines:
+        per_run.setdefault(run_id, []).append(line)
+    for run_id, run_lines in per_run.items():
+        target = os.path.join(dump_dir, RUNS, safe_part(run_id), REQUESTS_JSONL)
+        _write_new(target, b"".join(run_lines), _APPEND)
+
+
+def append_request_line(dump_dir: Path, exchange: Exchange, rel_path: str) -> None:
+    """Append the request's line to `runs/{run_id}/requests.jsonl`."""
+    append_request_lines(dump_dir, [(exchange.run_id, request_line(exchange, rel_path))])
+
+
+def note_in_progress(dump_dir: Path, rel_paths: Iterable[str]) -> None:
+    """Record the bundles about to be written (replacing the previous batch's note)."""
+    data = "".join(p + "\n" for p in rel_paths).encode("utf-8")
+    _write_new(os.path.join(dump_dir, IN_PROGRESS), data, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+
+def clear_in_progress(dump_dir: Path) -> None:
+    """Forget the note (a clean stop: every noted bundle was finished or removed)."""
+    try:
+        os.unlink(os.path.join(dump_dir, IN_PROGRESS))
+    except FileNotFoundError:
+        pass
+
+
+def remove_incomplete(dump_dir: Path) -> list[str]:
+    """Delete the noted bundles that have no manifest (a crash mid-batch), then the note; also
+    what an older cal's crash left in `.staging/`. Returns the bundle paths removed."""
+    shutil.rmtree(dump_dir / LEGACY_STAGING, ignore_errors=True)
+    note = os.path.join(dump_dir, IN_PROGRESS)
+    try:
+        with open(note, "rb") as handle:
+            noted = handle.read().decode("utf-8", "replace").splitlines()
+    except FileNotFoundError:
+        return []
+    removed = []
+    for rel_path in noted:
+        parts = rel_path.split("/")
+        if parts[0] != RUNS or any(p in ("", ".", "..") or "\\" in p for p in parts):
+            continue
+        folder = _native(dump_dir, rel_path)
+        if os.path.isdir(folder) and not os.path.exists(os.path.join(folder, MANIFEST_NAME)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(rel_path)
+    os.unlink(note)
+    return removed
 
 
 def remove_bundle(dump_dir: Path, rel_path: str) -> None:

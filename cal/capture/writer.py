@@ -1,9 +1,10 @@
 """The capture writer: a runtime service that turns finished exchanges into bundles and index rows.
 
 The gateway calls `submit_nowait` (never blocks; a full channel counts and logs a drop). The
-service drains the channel in batches; each batch is built, written and indexed in one worker
-thread (one at a time, shared with retention), so the trio loop never waits on the disk. On stop
-it drains what is queued for at most `shutdown_grace_s`; whatever is left is counted as dropped.
+service drains the channel in batches, at most one per `WINDOW_S` unless a batch is full; each
+batch is built, written and indexed in one worker thread (one at a time, shared with retention),
+with one index transaction, so the trio loop never waits on the disk. On stop it drains what is
+queued for at most `shutdown_grace_s`; whatever is left is counted as dropped.
 """
 
 from __future__ import annotations
@@ -25,18 +26,15 @@ from cal.capture.rows import request_row, search_text
 from cal.config import Settings
 from cal.service import DropCounter, drain_in_batches, send_or_drop
 from cal.store.db import Database
-from cal.store.requests import RequestRow, insert_request
+from cal.store.requests import RequestRow, insert_requests
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 1024
-BATCH = 64
-
-
-def yield_gil() -> None:
-    """Let the event loop's thread run now (the writer thread would otherwise keep the GIL for
-    up to the 5 ms switch interval while it builds a bundle)."""
-    time.sleep(0)  # noqa: TID251 (a worker thread, not async code)
+BATCH = 256
+WINDOW_S = 0.05
+"""Batches are at least this far apart (unless full): one thread hop and one transaction serve
+every exchange that finished in the meantime."""
 
 
 class CaptureStatistics(msgspec.Struct, frozen=True):
@@ -116,6 +114,7 @@ class CaptureWriter:
                 nursery.start_soon(self._retention_loop, db)
                 await self._consume(db, stop)
                 nursery.cancel_scope.cancel()
+            await self._in_thread(self._shutdown)
         finally:
             db.close()
 
@@ -125,7 +124,12 @@ class CaptureWriter:
     def _startup(self) -> None:
         if self.settings.dump_enabled:
             self.settings.dump_dir.mkdir(mode=disk.DIR_MODE, parents=True, exist_ok=True)
-            disk.clear_staging(self.settings.dump_dir)
+            if removed := disk.remove_incomplete(self.settings.dump_dir):
+                log.warning("capture: removed %d bundle(s) a crash left unfinished", len(removed))
+
+    def _shutdown(self) -> None:
+        if self.settings.dump_enabled:
+            disk.clear_in_progress(self.settings.dump_dir)
 
     async def _consume(self, db: Database, stop: trio.Event) -> None:
         await drain_in_batches(
@@ -136,6 +140,7 @@ class CaptureWriter:
             BATCH,
             partial(self._write_batch, db),
             self._drops,
+            WINDOW_S,
         )
 
     async def _write_batch(self, db: Database, batch: list[Exchange]) -> None:
@@ -148,35 +153,53 @@ class CaptureWriter:
 
     def _write_sync(self, db: Database, batch: list[Exchange]) -> _BatchResult:
         result = _BatchResult()
-        rows: list[tuple[RequestRow, str]] = []
-        for exchange in batch:
+        settings = self.settings
+        paths: list[str | None] = [None] * len(batch)
+        if settings.dump_enabled:
+            paths = [disk.bundle_rel_path(exchange) for exchange in batch]
             try:
-                rows.append(self._write_bundle(exchange, result))
+                disk.note_in_progress(settings.dump_dir, [p for p in paths if p])
+            except OSError as exc:  # the bundles below will say what is wrong with the disk
+                log.warning("capture: cannot note the bundles in progress: %s", exc)
+        rows: list[tuple[RequestRow, str]] = []
+        lines: list[tuple[str, bytes]] = []
+        for exchange, rel_path in zip(batch, paths, strict=True):
+            try:
+                rows.append(self._write_bundle(exchange, rel_path, result))
             except Exception as exc:  # one bad bundle must not stop the others…
                 self._note_failure(result, exchange, exc)
-                secrets = self.settings.capture_secrets
-                bare = request_row(exchange, [], bundle_path=None, bundle_bytes=0, secrets=secrets)
+                bare = request_row(
+                    exchange, [], bundle_path=None, bundle_bytes=0, secrets=settings.capture_secrets
+                )
                 rows.append((bare, ""))  # …and the request is still listed, without a bundle
+            else:
+                if rel_path is not None:
+                    lines.append((exchange.run_id, disk.request_line(exchange, rel_path)))
+        if lines:
+            try:
+                disk.append_request_lines(settings.dump_dir, lines)
+            except OSError as exc:  # the index is what counts: go on
+                result.last_error = redact_text(f"requests.jsonl not written: {exc}")
+                log.error("capture: %s", result.last_error)
         try:
             with db.write() as conn:
-                for row, text in rows:
-                    insert_request(conn, row, text)
+                insert_requests(conn, rows)
         except Exception as exc:
             result.written, result.failed = 0, len(batch)
             result.last_error = redact_text(f"index write failed: {exc}")
             log.error("capture: %s", result.last_error)
         return result
 
-    def _write_bundle(self, exchange: Exchange, result: _BatchResult) -> tuple[RequestRow, str]:
+    def _write_bundle(
+        self, exchange: Exchange, rel_path: str | None, result: _BatchResult
+    ) -> tuple[RequestRow, str]:
         settings = self.settings
-        rel_path: str | None = None
         size = 0
-        if settings.dump_enabled:
-            bundle = build_bundle(exchange, settings, pause=yield_gil)
+        if rel_path is not None:
+            with disk.BundleFiles(settings.dump_dir, rel_path) as files:
+                bundle = build_bundle(exchange, settings, on_file=files.add)
+                size = files.finish(bundle.manifest)
             prompts = bundle.prompts
-            rel_path = disk.bundle_rel_path(exchange)
-            size = disk.write_bundle(settings.dump_dir, rel_path, bundle)
-            disk.append_request_line(settings.dump_dir, exchange, rel_path)
         else:
             prompts = bundle_prompts(exchange, settings)
         row = request_row(

@@ -2,8 +2,9 @@
 
 The gateway calls `submit_nowait` (never blocks): the exchange is reduced at once to a small
 LedgerEntry (so the queue holds no bodies) and queued on a bounded trio memory channel; a full
-or closed queue counts a drop. The service drains the queue in batches, adds each batch up per
-ledger key and writes it in one transaction in a worker thread. It keeps the totals of the recent
+or closed queue counts a drop. The service drains the queue in batches (at most one per
+`WINDOW_S` unless full, so a steady trickle costs one thread hop and one commit per window), adds
+each batch up per ledger key and writes it in one transaction in a worker thread. It keeps the totals of the recent
 days it wrote in memory, so `today()` (the status API) never touches the disk. On stop it drains
 what is queued for at most `grace_s`; whatever is left is counted as dropped.
 """
@@ -37,7 +38,9 @@ from cal.usage.prices import PriceTable
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 4096
-BATCH = 256
+BATCH = 1024
+WINDOW_S = 0.1
+"""Batches are at least this far apart unless full (the status API's totals lag by as much)."""
 RECENT_DAYS = 3
 """Days of totals kept in memory for `today()` (today, yesterday, and a clock-skew spare)."""
 
@@ -136,6 +139,7 @@ class UsageLedger:
             BATCH,
             partial(self._write_batch, db),
             self._drops,
+            WINDOW_S,
         )
 
     async def _write_batch(self, db: Database, batch: list[LedgerEntry]) -> None:

@@ -147,6 +147,19 @@ def insert_request(conn: sqlite3.Connection, row: RequestRow, prompt_text: str =
         )
 
 
+def insert_requests(conn: sqlite3.Connection, rows: list[tuple[RequestRow, str]]) -> None:
+    """`insert_request` for many (row, prompt text) pairs, a statement each for all of them; of
+    rows with the same request id, the last wins."""
+    rows = list({row.request_id: (row, text) for row, text in rows}.values())
+    ids = [(row.request_id,) for row, _ in rows]
+    conn.executemany("DELETE FROM request_prompts WHERE request_id = ?", ids)
+    conn.executemany(_INSERT, [[getattr(row, c) for c in COLUMNS] for row, _ in rows])
+    conn.executemany(
+        "INSERT INTO request_prompts (request_id, text) VALUES (?, ?)",
+        [(row.request_id, text[:PROMPT_SEARCH_CAP]) for row, text in rows if text],
+    )
+
+
 def _row(values: tuple[Any, ...]) -> RequestRow:
     data = dict(zip(COLUMNS, values, strict=True))
     data["stream"] = bool(data["stream"])

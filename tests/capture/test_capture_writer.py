@@ -1,7 +1,9 @@
-"""The writer service: nothing lost, drops counted, secrets never on disk, atomic bundles."""
+"""The writer service: nothing lost, drops counted, secrets never on disk, no half-written bundle."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,7 +73,7 @@ async def test_500_concurrent_exchanges_become_500_bundles_and_rows(
     assert (settings.dump_dir / row.bundle_path / "prompt.index.json").is_file()
     jsonl = (settings.dump_dir / "runs" / exchanges[0].run_id / "requests.jsonl").read_bytes()
     assert len(jsonl.splitlines()) == 500
-    assert not list((settings.dump_dir / disk.STAGING).iterdir())
+    assert not (settings.dump_dir / disk.IN_PROGRESS).exists()  # a clean stop: nothing to check
 
 
 async def test_a_full_channel_counts_drops_and_never_blocks(
@@ -146,23 +148,66 @@ def test_a_failed_write_leaves_nothing_behind(
     with pytest.raises(ValueError, match="unsafe artifact name"):
         disk.write_bundle(settings.dump_dir, rel, bad)
     assert not (settings.dump_dir / rel).exists()
-    assert not list((settings.dump_dir / disk.STAGING).iterdir())
     disk.write_bundle(settings.dump_dir, rel, good)
     manifest = msgspec.json.decode((settings.dump_dir / rel / "prompt.index.json").read_bytes())
     on_disk = sorted(p.name for p in (settings.dump_dir / rel).iterdir())
     assert on_disk == sorted([f["name"] for f in manifest["files"]] + ["prompt.index.json"])
 
 
-async def test_leftover_staging_is_cleared_at_start(make_settings: Callable[..., Settings]) -> None:
+def test_a_bundle_written_again_replaces_the_old_one(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
     settings = make_settings()
-    leftover = settings.dump_dir / disk.STAGING / "req-x-0000" / "ingress.request.body.raw"
-    leftover.parent.mkdir(parents=True)
-    leftover.write_bytes(b"half")
+    exchange = make_exchange()
+    rel = disk.bundle_rel_path(exchange)
+    disk.write_bundle(settings.dump_dir, rel, build_bundle(exchange, settings))
+    (settings.dump_dir / rel / "stale.raw").write_bytes(b"from the first write")
+    exchange.status, exchange.error = 502, None
+    again = build_bundle(exchange, settings)
+    assert disk.write_bundle(settings.dump_dir, rel, again) == again.total_bytes
+    on_disk = {p.name: p.read_bytes() for p in (settings.dump_dir / rel).iterdir()}
+    assert on_disk == {f.name: f.data for f in again.files} | {"prompt.index.json": again.manifest}
+
+
+def test_files_and_directories_are_owner_only(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    if os.name != "posix":
+        pytest.skip("POSIX modes")
+    settings = make_settings()
+    settings.dump_dir.mkdir(mode=0o700, parents=True)
+    exchange = make_exchange()
+    rel = disk.bundle_rel_path(exchange)
+    disk.write_bundle(settings.dump_dir, rel, build_bundle(exchange, settings))
+    disk.append_request_line(settings.dump_dir, exchange, rel)
+    for path in settings.dump_dir.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
+
+
+async def test_bundles_a_crash_left_unfinished_are_removed_at_start(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings()
+    done, cut = make_exchange(), make_exchange()
+    done_rel, cut_rel = disk.bundle_rel_path(done), disk.bundle_rel_path(cut)
+    settings.dump_dir.mkdir(parents=True)
+    disk.note_in_progress(settings.dump_dir, [done_rel, cut_rel, "runs/../../outside"])
+    disk.write_bundle(settings.dump_dir, done_rel, build_bundle(done, settings))
+    half = build_bundle(cut, settings)
+    (settings.dump_dir / cut_rel).mkdir(parents=True)
+    (settings.dump_dir / cut_rel / half.files[0].name).write_bytes(half.files[0].data)
+    legacy = settings.dump_dir / ".staging" / "req-x-0000" / "ingress.request.body.raw"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"half, from an older cal")
     stop = trio.Event()
     stop.set()
-    async with trio.open_nursery() as nursery:
-        await nursery.start(CaptureWriter(settings).run, stop)
-    assert not leftover.parent.exists()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(CaptureWriter(settings).run, stop)
+    assert (settings.dump_dir / done_rel / "prompt.index.json").is_file()
+    assert not (settings.dump_dir / cut_rel).exists()
+    assert not (settings.dump_dir / disk.IN_PROGRESS).exists()
+    assert not (settings.dump_dir / ".staging").exists()
 
 
 def test_unsafe_ids_become_safe_path_segments(make_exchange: Callable[..., Exchange]) -> None:
