@@ -1,7 +1,8 @@
 """In-process figures the issue notes quote: per-event stream cost per route, the work left on
 the loop after each response, and the capture writer's sustained bundles per second.
 
-Usage: python tests/bench/bench_units.py [--bundles 500] [--repeat 200]
+Usage: python tests/bench/bench_units.py [--repeat 200] [--small 3000] [--stream 600]
+                                         [--ledger 20000] [--rate 600] [--busy-s 10]
 
 Translation: every golden upstream stream under tests/fixtures/transform is fed through a fresh
 StreamTranslator `--repeat` times; the table gives µs per upstream event per route (median over
@@ -12,9 +13,8 @@ Post-response: what the gateway does on the loop once the client has its last by
 (`account_exchange`: usage read, token credit, calibration, cost), µs per exchange. Every
 figure is this process's CPU time (the least of 5 rounds), steadier than wall time on a machine
 shared with other work.
-Capture: `--bundles` Claude-Code-sized exchanges (the real 50 KB request body, 200 stream
-events on each side) are submitted to a running CaptureWriter at once; the figure
-is bundles written per second until the last one is on disk.
+Capture and ledger: the table of bench_capture.py (bundles and ledger entries per second, the
+writer's CPU per bundle, the loop's wake-up lateness while it works; see there).
 """
 
 from __future__ import annotations
@@ -23,18 +23,15 @@ import argparse
 import math
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-import trio
+from bench_capture import figures as capture_figures, report as capture_report
 from harness import claude_call, responses_call
 
-from cal import config
-from cal.capture.model import Attempt, Exchange, StreamEvent
-from cal.capture.writer import CaptureWriter
+from cal.capture.model import Attempt, Exchange
 from cal.formats import ApiFormat, parse_format
 from cal.formats.routes import ClientRoute
 from cal.gateway.health import RouteHealth
@@ -54,7 +51,6 @@ from cal.usage.calibration import Calibrator
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "transform"
-CAPTURE = ROOT.parent / "shared" / "reference" / "captures" / "claude-code-2.1.330_messages.json"
 
 
 def _events(path: Path) -> list[SSEEvent]:
@@ -231,58 +227,14 @@ def post_response_us(cases: list[LegCase], repeat: int) -> dict[str, float]:
     return out
 
 
-def _exchange(i: int, body: bytes, events: list[StreamEvent]) -> Exchange:
-    return Exchange(
-        request_id=f"req_bench{i:012d}",
-        trace_id=f"{i:032x}",
-        span_id=f"{i:016x}",
-        run_id="run_bench",
-        started_at=time.time(),
-        method="POST",
-        path="/v1/messages",
-        query="beta=true",
-        client_format="anthropic",
-        client_headers=[("content-type", "application/json"), ("x-api-key", "sk-ant-bench")],
-        client_body=body,
-        stream=True,
-        model="claude-bench",
-        endpoint="mock",
-        upstream_format="anthropic",
-        route="anthropic->anthropic",
-        attempts=[Attempt(0, "mock", "anthropic", "http://127.0.0.1:1/v1/messages", status=200)],
-        status=200,
-        raw_events=events,
-        client_events=events,
-    )
-
-
-async def capture_bundles_per_second(count: int) -> float:
-    record = msgspec.json.decode(CAPTURE.read_bytes())
-    body = msgspec.json.encode(record["body"])
-    delta = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,' + (
-        b'"delta":{"type":"text_delta","text":"some words of the answer"}}\n\n'
-    )
-    events = [StreamEvent(float(i), delta) for i in range(200)]
-    with tempfile.TemporaryDirectory() as data_dir:
-        settings = config.load({"data_dir": data_dir}, environ={})
-        writer = CaptureWriter(settings, capacity=count + 1)
-        stop = trio.Event()
-        async with trio.open_nursery() as nursery:
-            await nursery.start(writer.run, stop)
-            started = time.perf_counter()
-            for i in range(count):
-                writer.submit_nowait(_exchange(i, body, events))
-            while writer.statistics().written < count:  # noqa: ASYNC110 - polling the writer
-                await trio.sleep(0.005)
-            elapsed = time.perf_counter() - started
-            stop.set()
-    return count / elapsed
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--bundles", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--small", type=int, default=3000)
+    parser.add_argument("--stream", type=int, default=600)
+    parser.add_argument("--ledger", type=int, default=20000)
+    parser.add_argument("--rate", type=float, default=600.0)
+    parser.add_argument("--busy-s", type=float, default=10.0)
     args = parser.parse_args()
     print(f"{'route':36} µs per upstream event")
     for name, micros in sorted(translation_us_per_event(args.repeat).items()):
@@ -293,8 +245,7 @@ def main() -> int:
     for case in cases:
         print(f"{case.label:42} {legs[case.label]:8.1f}  {post[case.label]:15.0f}")
     print("(* the routes of benchmark scenario 2)")
-    rate = trio.run(capture_bundles_per_second, args.bundles)
-    print(f"capture writer: {rate:.0f} bundles/s ({args.bundles} Claude-Code-sized exchanges)")
+    capture_report(capture_figures(args.small, args.stream, args.ledger, args.rate, args.busy_s))
     return 0
 
 
