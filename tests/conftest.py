@@ -51,7 +51,7 @@ EndpointsFor = Callable[[dict[str, str]], "list[Endpoint]"]
 
 @pytest.fixture
 def run_against_mock() -> Callable[..., Awaitable[None]]:
-    """`await run_against_mock(runtime, drive, endpoints=…, limit_s=…)`: run `runtime` (hypercorn
+    """`await run_against_mock(runtime, drive, endpoints=…, limit_s=…)`: run `runtime` (listening
     on its ports) in front of a real mock provider until `drive(runtime)` returns, then stop both.
 
     `endpoints(base_urls)` gives the endpoints from the mock's base URL per format (default: one

@@ -2,7 +2,7 @@
 
 Every response the gateway sends carries `X-CAL-Request-Id` and `X-CAL-Obs-Ref` (DESIGN §4).
 `send` failures (the client went away) surface as ClientGone, so the pipeline can cancel the
-upstream call instead of relying on `http.disconnect` alone (hypercorn on trio).
+upstream call instead of relying on `http.disconnect` alone (cal/http1 on trio).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class GatewayRequest:
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
-                if not self.response_complete:  # hypercorn also says so after a full response
+                if not self.response_complete:  # the server also says so after a full response
                     self.disconnected.set()
                     scope.cancel()
                 return
@@ -109,7 +109,7 @@ class GatewayRequest:
         )
 
     async def body(self, data: bytes, *, more: bool) -> None:
-        # set first: hypercorn queues http.disconnect while the last send is still in progress
+        # set first: the server may report http.disconnect while the last send is still in progress
         self.response_complete = not more
         await self._checked_send({"type": "http.response.body", "body": data, "more_body": more})
 

@@ -20,7 +20,7 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-# What we never copy from the client to the upstream: hop-by-hop, the ones httpx sets itself,
+# What we never copy from the client to the upstream: hop-by-hop, the ones the client sets itself,
 # and accept-encoding (cal asks for what it can decode, so it can read what it forwards).
 # x-cal-transport marks a turn of a WebSocket session (cal/gateway/websocket.py): ours, not theirs.
 _NOT_UPSTREAM = HOP_BY_HOP | {
@@ -30,7 +30,7 @@ _NOT_UPSTREAM = HOP_BY_HOP | {
     "remote-addr",
     "x-cal-transport",
 }
-# What we never copy from the upstream to the client: hop-by-hop, the ones hypercorn sets (date,
+# What we never copy from the upstream to the client: hop-by-hop, the ones our server sets (date,
 # server), and the encoding/length of a body we decoded.
 _NOT_DOWNSTREAM = HOP_BY_HOP | {"content-length", "content-encoding", "date", "server"}
 UPSTREAM_ACCEPT_ENCODING = "gzip, br, zstd"

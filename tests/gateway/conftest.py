@@ -1,4 +1,4 @@
-"""A real gateway (hypercorn on port 0) in front of the real mock provider, for gateway tests."""
+"""A real gateway (cal/http1 on port 0) in front of the real mock provider, for gateway tests."""
 
 from __future__ import annotations
 
