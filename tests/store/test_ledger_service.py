@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -127,21 +128,48 @@ async def test_today_is_loaded_from_the_database_at_start(tmp_path: Path) -> Non
     assert _read(path, "2026-11-21")[0] == 2
 
 
-async def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
-    ledger = UsageLedger(tmp_path / "cal.db", capacity=5)
-    accepted = [ledger.submit_nowait(exchange(request_id=f"r{i}")) for i in range(8)]
-    assert accepted == [True] * 5 + [False] * 3
+async def test_a_flood_is_all_accounted_and_only_a_stopped_ledger_drops(tmp_path: Path) -> None:
+    path = tmp_path / "cal.db"
+    ledger = UsageLedger(path, clock=Clock(MIDNIGHT - 60))
+    for i in range(20_000):  # no queue to fill: each request is added to the pending totals
+        assert ledger.submit_nowait(exchange(request_id=f"r{i}"))
     stats = ledger.statistics()
-    assert (stats.queued, stats.dropped) == (5, 3)
+    assert (stats.queued, stats.dropped) == (20_000, 0)
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
         await nursery.start(ledger.run, stop)
-        await _wait_recorded(ledger, 5)
+        await _wait_recorded(ledger, 20_000)
         stop.set()
-    assert ledger.statistics().recorded == 5
+    assert ledger.statistics().recorded == 20_000
+    assert _read(path, "2026-11-21")[0] == 20_000
     assert not ledger.submit_nowait(exchange(request_id="late"))  # stopped: a counted drop
-    assert ledger.statistics().dropped == 4
-    assert ledger.today()["dropped"] == 4
+    assert ledger.statistics().dropped == 1
+    assert ledger.today()["dropped"] == 1
+
+
+def _wal_frames(path: Path) -> int:
+    """Frames in the database's write-ahead log: every commit appends at least one."""
+    wal = path.with_name(path.name + "-wal")
+    with sqlite3.connect(path) as conn:
+        page = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    return max(0, wal.stat().st_size - 32) // (page + 24) if wal.exists() else 0
+
+
+async def test_one_transaction_per_window_however_many_requests(tmp_path: Path) -> None:
+    path = tmp_path / "cal.db"
+    ledger = UsageLedger(path, clock=Clock(MIDNIGHT - 60))
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.run, stop)
+        before = _wal_frames(path)
+        for i in range(300):  # about 0.3 s of a steady trickle
+            ledger.submit_nowait(exchange(request_id=f"r{i}", started_at=MIDNIGHT - 60))
+            await trio.sleep(0.001)
+        await _wait_recorded(ledger, 300)
+        frames = _wal_frames(path) - before
+        stop.set()
+    assert ledger.statistics().recorded == 300
+    assert 1 <= frames <= 30  # a few commits (one per 100 ms window), not 300
 
 
 async def test_stop_drains_what_is_queued(tmp_path: Path) -> None:
