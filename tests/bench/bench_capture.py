@@ -12,18 +12,20 @@ Each row runs a real service on a temporary data dir and feeds it exchanges:
 - `loop busy`: the small ones at once while a task keeps the loop saturated (Python in 1 or
   0.2 ms slices, a poll in between), as a gateway at full load does: the writer thread must win
   the GIL from it after each of its system calls. Cut at `--busy-s`;
-- `ledger`: usage-ledger entries at once, then at `rate`.
+- `ledger`: usage-ledger entries at once, then at `rate`, then at `rate` with the loop busy.
 Columns: items written per second; CPU per item in ms of the service's worker threads in user
 mode (Python: what takes the GIL from the loop) and in the kernel (the file system; no GIL held),
 and of the loop's thread (submitting, the services' trio side and the probe, which alone costs
 about 0.1 ms per item at 600/s); the loop's wake-up lateness (p99, max; ms) seen by a task
 sleeping 1 ms at a time; items not yet written when the last was submitted (paced runs) or when
-the run was cut.
+the run was cut. The data dir is made under $TMPDIR: `TMPDIR=/dev/shm` shows what the writer
+costs without the file system's share.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import threading
@@ -182,8 +184,8 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def _cpu_split() -> tuple[float, float, float]:
-    """CPU seconds of this process so far: the main thread's (user + system), the other
-    threads' user time, and their system time."""
+    """CPU seconds so far: this process's main thread (user + system), then the user and the
+    system time of its other threads and of its child processes (the capture worker)."""
     main = threading.main_thread().native_id
     loop = user = system = 0.0
     for thread in psutil.Process().threads():
@@ -192,6 +194,10 @@ def _cpu_split() -> tuple[float, float, float]:
         else:
             user += thread.user_time
             system += thread.system_time
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            user, system = user + times.user, system + times.system
     return loop, user, system
 
 
@@ -264,7 +270,7 @@ async def _measure(
         system * per,
         loop * per,
         _quantile(lateness, 0.99) * 1e3,
-        max(lateness) * 1e3,
+        max(lateness, default=0.0) * 1e3,
         behind,
     )
 
@@ -276,12 +282,14 @@ async def capture_figure(
     rate: float | None = None,
     busy_slice_s: float = 0.0,
     limit_s: float = 120.0,
+    process: bool = True,
 ) -> Figure:
-    """Bundles per second through a running CaptureWriter (submitted at once or at `rate`)."""
+    """Bundles per second through a running CaptureWriter (submitted at once or at `rate`),
+    its engine in the worker process or in a thread."""
     exchanges = [make(i) for i in range(count)]
     with tempfile.TemporaryDirectory() as data_dir:
         settings = config.load({"data_dir": data_dir}, environ={})
-        writer = CaptureWriter(settings, capacity=count + 1)
+        writer = CaptureWriter(settings, capacity=count + 1, process=process)
 
         async def start(nursery: trio.Nursery, stop: trio.Event) -> None:
             await nursery.start(writer.run, stop)
@@ -298,11 +306,13 @@ async def capture_figure(
         )
 
 
-async def ledger_figure(count: int, *, rate: float | None = None) -> Figure:
+async def ledger_figure(
+    count: int, *, rate: float | None = None, busy_slice_s: float = 0.0, limit_s: float = 120.0
+) -> Figure:
     """Ledger entries per second through a running UsageLedger (at once or at `rate`)."""
     exchanges = [small_exchange(i) for i in range(count)]
     with tempfile.TemporaryDirectory() as data_dir:
-        ledger = UsageLedger(Path(data_dir) / "cal.db", capacity=count + 1)
+        ledger = UsageLedger(Path(data_dir) / "cal.db")
 
         async def start(nursery: trio.Nursery, stop: trio.Event) -> None:
             await nursery.start(ledger.run, stop)
@@ -314,7 +324,9 @@ async def ledger_figure(count: int, *, rate: float | None = None) -> Figure:
         def submit(i: int) -> None:
             ledger.submit_nowait(exchanges[i])
 
-        return await _measure(start, submit, done, count, rate=rate)
+        return await _measure(
+            start, submit, done, count, rate=rate, busy_slice_s=busy_slice_s, limit_s=limit_s
+        )
 
 
 async def idle_lateness() -> Figure:
@@ -324,47 +336,50 @@ async def idle_lateness() -> Figure:
         nursery.start_soon(_probe, lateness)
         await trio.sleep(1.0)
         nursery.cancel_scope.cancel()
-    return Figure(0, 0, 0, 0, _quantile(lateness, 0.99) * 1e3, max(lateness) * 1e3, None)
+    return Figure(
+        0, 0, 0, 0, _quantile(lateness, 0.99) * 1e3, max(lateness, default=0.0) * 1e3, None
+    )
 
 
 def figures(
     small: int, stream: int, ledger: int, rate: float, busy_s: float
 ) -> list[tuple[str, Figure]]:
-    """Every figure of the table, measured one after the other."""
+    """Every figure of the table, measured one after the other (worker process, then thread)."""
     paced = int(rate * 5)
     stream_of = stream_maker()
+    rows = [("idle loop (probe only)", trio.run(idle_lateness))]
 
-    def busy(slice_ms: float) -> tuple[str, Figure]:
-        run = partial(
-            capture_figure, small_exchange, small, busy_slice_s=slice_ms / 1e3, limit_s=busy_s
-        )
-        return f"capture small, loop busy {slice_ms:g} ms", trio.run(run)
+    def capture(
+        label: str, make: Callable[[int], Exchange], count: int, process: bool, **how: float
+    ) -> None:
+        run = partial(capture_figure, make, count, process=process, **how)
+        rows.append((f"{label} [{'proc' if process else 'thread'}]", trio.run(run)))
 
-    return [
-        ("idle loop (probe only)", trio.run(idle_lateness)),
-        (f"capture small x{small}", trio.run(capture_figure, small_exchange, small)),
-        (f"capture 50 KB stream x{stream}", trio.run(capture_figure, stream_of, stream)),
-        (
-            f"capture small {rate:.0f}/s x{paced}",
-            trio.run(partial(capture_figure, small_exchange, paced, rate=rate)),
-        ),
-        busy(1.0),
-        busy(0.2),
-        (f"ledger x{ledger}", trio.run(ledger_figure, ledger)),
-        (f"ledger {rate:.0f}/s x{paced}", trio.run(partial(ledger_figure, paced, rate=rate))),
-    ]
+    for process in (True, False):
+        capture(f"capture small x{small}", small_exchange, small, process)
+        capture(f"capture 50 KB stream x{stream}", stream_of, stream, process)
+        capture(f"capture small {rate:.0f}/s x{paced}", small_exchange, paced, process, rate=rate)
+        for slice_ms in (1.0, 0.2):
+            how = {"busy_slice_s": slice_ms / 1e3, "limit_s": busy_s}
+            capture(f"capture small, busy {slice_ms:g} ms", small_exchange, small, process, **how)
+    rows.append((f"ledger x{ledger}", trio.run(ledger_figure, ledger)))
+    paced_ledger = partial(ledger_figure, paced, rate=rate)
+    rows.append((f"ledger {rate:.0f}/s x{paced}", trio.run(paced_ledger)))
+    busy_ledger = partial(paced_ledger, busy_slice_s=0.001, limit_s=busy_s + paced / rate)
+    rows.append((f"ledger {rate:.0f}/s x{paced}, busy 1 ms", trio.run(busy_ledger)))
+    return rows
 
 
 def report(rows: list[tuple[str, Figure]]) -> None:
     """Print the table of `figures` (CPU in ms per item; lateness in ms)."""
     print(
-        f"\n{'capture and ledger':34} {'items/s':>7} {'worker':>6} {'kernel':>6} {'loop':>6} "
+        f"\n{'capture and ledger':38} {'items/s':>7} {'worker':>6} {'kernel':>6} {'loop':>6} "
         f"{'late p99':>8} {'max':>5} {'behind':>6}"
     )
     for label, fig in rows:
         behind = "" if fig.behind is None else str(fig.behind)
         print(
-            f"{label:34} {fig.per_s:7.0f} {fig.worker_ms:6.3f} {fig.kernel_ms:6.3f} "
+            f"{label:38} {fig.per_s:7.0f} {fig.worker_ms:6.3f} {fig.kernel_ms:6.3f} "
             f"{fig.loop_ms:6.3f} {fig.late_p99_ms:8.2f} {fig.late_max_ms:5.1f} {behind:>6}"
         )
 
