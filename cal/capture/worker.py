@@ -3,159 +3,62 @@ never competes with the gateway's event loop for the GIL.
 
 A writer thread in the runtime's process has to win the GIL back from the loop after each of its
 system calls (a bundle makes about forty); when the loop is saturated it waits up to the 5 ms
-switch interval each time and falls hopelessly behind (docs/benchmarks.md). In a process of its
-own the engine runs at the disk's pace and the loop only encodes each exchange (msgpack, 1-10 µs).
+switch interval each time and falls hopelessly behind. In a process of its own the engine runs
+at the pace of the disk, and the loop only encodes each exchange (msgpack, 1-10 µs).
 
-`python -m cal.capture.worker` (started by cal/capture/engines.py) speaks frames (4-byte
-little-endian length, msgpack body) on stdin/stdout. The runtime sends the Settings, then requests,
-one at a time, each answered by one reply: `Write` (a batch: one frame per exchange follows, so
-that neither side ever holds up its loop copying a whole batch) and `Prune` (a retention pass). The worker answers the Settings
-with `Ready` (or `Failed` and exits) and stops when its stdin closes: after the last reply, so
-nothing is lost, or when the runtime died. It ignores Ctrl-C and SIGTERM: the runtime decides
-when capture stops, after draining what is queued.
+`python -m cal.capture.worker` is started by the runtime (cal/capture/engines.py) and speaks
+cal/capture/wire.py on its stdin/stdout. A thread reads every request the moment it comes and
+appends it to a spool file; the main thread takes them from there in order and writes bundles.
+So the runtime never waits on the worker, however far behind a burst leaves it, and the backlog
+costs disk, not memory (up to MAX_SPOOL_BYTES; beyond that, and what is left `shutdown_grace_s`
+after the runtime closed the pipe, is reported as `Dropped`). The worker ignores Ctrl-C and
+SIGTERM: it stops when its stdin closes, once it has written what it took.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import msgspec
 
-from cal.capture.engine import BatchResult, CaptureEngine
+from cal.capture.engine import CaptureEngine
 from cal.capture.model import Exchange
 from cal.capture.redact import redact_text
-from cal.capture.retention import PruneResult
+from cal.capture.wire import (
+    HEAD,
+    Dropped,
+    Failed,
+    Handed,
+    Pruned,
+    Ready,
+    Reply,
+    Request,
+    Write,
+    Written,
+    dec_hook,
+    enc_hook,
+    frame,
+    unhand,
+)
 from cal.config import Settings
 
-HEAD = 4
+SPOOL_NAME = "capture.spool"
+MAX_SPOOL_BYTES = 1 << 30
+_RESTART_AT = 1 << 20
+"""Once caught up, the spool file starts again from its beginning when it is past this size."""
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
-class Handed(msgspec.Struct, array_like=True):
-    """One exchange as the worker gets it: msgpack-encoded on its own (one that cannot be read
-    fails alone), and without the copies of what it holds twice: a field that was the same
-    object as another is sent empty and named in `same` as (field, the field it is)."""
-
-    exchange: msgspec.Raw
-    same: list[tuple[str, str]]
-
-
-class Write(msgspec.Struct, tag=True):
-    """Write the exchanges of the next `count` frames (a Handed each; an empty frame is one the
-    runtime could not encode, and counts itself)."""
-
-    count: int
-
-
-class Prune(msgspec.Struct, tag=True):
-    """Run one retention pass."""
-
-    now: float
-    current_run: str | None
-
-
-class Ready(msgspec.Struct, tag=True):
-    """The engine is open (the reply to the Settings); `notes` are worth a log line."""
-
-    notes: list[str]
-
-
-class Failed(msgspec.Struct, tag=True):
-    """The request (or the start) failed; `message` is redacted."""
-
-    message: str
-
-
-class Written(msgspec.Struct, tag=True):
-    result: BatchResult
-
-
-class Pruned(msgspec.Struct, tag=True):
-    result: PruneResult
-
-
-Request = Write | Prune
-Reply = Ready | Failed | Written | Pruned
-
-
-def enc_hook(value: object) -> object:
-    if isinstance(value, Path):
-        return str(value)
-    raise NotImplementedError(f"cannot encode {type(value).__name__}")
-
-
-def dec_hook(kind: type, value: object) -> object:
-    if kind is Path and isinstance(value, str):
-        return Path(value)
-    raise NotImplementedError(f"cannot decode {kind}")
-
-
-_BODIES = ("client_body", "transform_input", "transform_output", "response_body")
-_ATTEMPT_BODIES = ("request_body", "response_body")
-
-
-def hand(exchange: Exchange, encode: Callable[[object], bytes]) -> Handed:
-    """`exchange` encoded for the worker, each body and the event list sent once: a pass-through
-    stream's client events are its raw events, a translator's input is the client's body…"""
-    seen: dict[int, str] = {}
-    same: list[tuple[str, str]] = []
-
-    def once(name: str, value: object) -> bool:
-        if value is None:
-            return True
-        if (first := seen.setdefault(id(value), name)) == name:
-            return True
-        same.append((name, first))
-        return False
-
-    changes: dict[str, Any] = {
-        name: None for name in _BODIES if not once(name, getattr(exchange, name))
-    }
-    attempts = list(exchange.attempts)
-    for index, attempt in enumerate(attempts):
-        cut = {
-            name: None
-            for name in _ATTEMPT_BODIES
-            if not once(f"attempts.{index}.{name}", getattr(attempt, name))
-        }
-        if cut:
-            attempts[index] = msgspec.structs.replace(attempt, **cut)
-            changes["attempts"] = attempts
-    if exchange.raw_events and exchange.client_events is exchange.raw_events:
-        same.append(("client_events", "raw_events"))
-        changes["client_events"] = []
-    if changes:
-        exchange = msgspec.structs.replace(exchange, **changes)
-    return Handed(msgspec.Raw(encode(exchange)), same)
-
-
-def _field(exchange: Exchange, path: str) -> tuple[object, str]:
-    """The object holding the field `path` (`name` or `attempts.{i}.name`), and the name."""
-    if path.startswith("attempts."):
-        _, index, name = path.split(".")
-        return exchange.attempts[int(index)], name
-    return exchange, path
-
-
-def unhand(handed: Handed, decode: Callable[[msgspec.Raw], Exchange]) -> Exchange:
-    """The exchange `hand` encoded, each shared field the same object again."""
-    exchange = decode(handed.exchange)
-    for path, first in handed.same:
-        source, name = _field(exchange, first)
-        target, field = _field(exchange, path)
-        setattr(target, field, getattr(source, name))
-    return exchange
-
-
-def frame(body: bytes) -> bytes:
-    """`body` with its length in front."""
-    return len(body).to_bytes(HEAD, "little") + body
-
-
-def _read_frame(stream: IO[bytes]) -> bytes | None:
+def read_frame(stream: IO[bytes]) -> bytes | None:
+    """The body of the next frame, or None at the end of the stream."""
     head = stream.read(HEAD)
     if len(head) < HEAD:
         return None
@@ -164,20 +67,125 @@ def _read_frame(stream: IO[bytes]) -> bytes | None:
     return body if len(body) == size else None
 
 
-def serve(engine: CaptureEngine, requests: IO[bytes], replies: IO[bytes]) -> None:
-    """Answer requests until `requests` ends."""
-    encoder = msgspec.msgpack.Encoder()
+def _read_request(
+    stream: IO[bytes], decode: Callable[[bytes], Request]
+) -> tuple[bytes, int] | None:
+    """The next request's frames as they came (a Write with its exchanges) and how many
+    exchanges it carries; None at the end."""
+    body = read_frame(stream)
+    if body is None:
+        return None
+    request = decode(body)
+    frames = [frame(body)]
+    count = request.count if isinstance(request, Write) else 0
+    for _ in range(count):
+        if (item := read_frame(stream)) is None:
+            return None
+        frames.append(frame(item))
+    return b"".join(frames), count
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    parts = []
+    while size:
+        part = os.read(fd, size)
+        if not part:
+            raise OSError("the capture spool is shorter than what was written to it")
+        parts.append(part)
+        size -= len(part)
+    return b"".join(parts)
+
+
+class Inbox:
+    """Requests read off `stream` as they come (a thread of their own), kept in a spool file
+    until `next` takes them, in order."""
+
+    def __init__(self, stream: IO[bytes], spool: Path, on_dropped: Callable[[int], None]) -> None:
+        self.ended_at: float | None = None
+        """When `stream` ended (monotonic), once it has."""
+        self._path = spool
+        self._writer = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)
+        self._reader = os.open(spool, os.O_RDONLY | _BINARY)
+        self._queue: deque[tuple[int, int]] = deque()  # (size, exchanges) of each request
+        self._end = 0
+        self._lock = threading.Condition()
+        self._on_dropped = on_dropped
+        self._decode = msgspec.msgpack.Decoder(Request).decode
+        self._thread = threading.Thread(
+            target=self._read_all, args=(stream,), name="capture-inbox", daemon=True
+        )
+        self._thread.start()
+
+    def _read_all(self, stream: IO[bytes]) -> None:
+        try:
+            while (request := _read_request(stream, self._decode)) is not None:
+                data, exchanges = request
+                with self._lock:
+                    if self._end + len(data) <= MAX_SPOOL_BYTES:
+                        _write_all(self._writer, data)
+                        self._queue.append((len(data), exchanges))
+                        self._end += len(data)
+                        self._lock.notify()
+                        continue
+                self._on_dropped(exchanges)
+        finally:
+            with self._lock:
+                self.ended_at = time.monotonic()
+                self._lock.notify()
+
+    def next(self) -> tuple[list[bytes], int] | None:
+        """The frames of the next request and its exchange count, waiting for one; None once
+        the stream has ended and every request was taken."""
+        with self._lock:
+            while not self._queue and self.ended_at is None:
+                self._lock.wait()
+            if not self._queue:
+                return None
+            size, exchanges = self._queue.popleft()
+            data = _read_exact(self._reader, size)
+            if not self._queue and self._end > _RESTART_AT:  # caught up: start the file again
+                os.ftruncate(self._writer, 0)
+                os.lseek(self._writer, 0, os.SEEK_SET)
+                os.lseek(self._reader, 0, os.SEEK_SET)
+                self._end = 0
+        frames, view = [], memoryview(data)
+        while view:
+            size = int.from_bytes(view[:HEAD], "little")
+            frames.append(bytes(view[HEAD : HEAD + size]))
+            view = view[HEAD + size :]
+        return frames, exchanges
+
+    def waiting(self) -> int:
+        """Exchanges taken from the stream and not yet handed out by `next`."""
+        with self._lock:
+            return sum(exchanges for _, exchanges in self._queue)
+
+    def close(self) -> None:
+        os.close(self._writer)
+        os.close(self._reader)
+        self._path.unlink(missing_ok=True)
+
+
+def serve(
+    engine: CaptureEngine, inbox: Inbox, reply: Callable[[Reply], None], grace_s: float
+) -> None:
+    """Answer the inbox's requests in order, until it has ended and is empty, or until
+    `grace_s` after it ended (what is left then is reported as dropped)."""
     decode_request = msgspec.msgpack.Decoder(Request).decode
     decode_handed = msgspec.msgpack.Decoder(Handed).decode
     decode_exchange = msgspec.msgpack.Decoder(Exchange).decode
-    while (body := _read_frame(requests)) is not None:
-        request = decode_request(body)
-        reply: Reply
+    while (taken := inbox.next()) is not None:
+        (head, *items), _ = taken
+        request = decode_request(head)
         if isinstance(request, Write):
             batch, failures = [], []
-            for _ in range(request.count):
-                if (item := _read_frame(requests)) is None:
-                    return
+            for item in items:
                 if not item:  # one the runtime could not encode (it counts it)
                     continue
                 try:
@@ -187,14 +195,17 @@ def serve(engine: CaptureEngine, requests: IO[bytes], replies: IO[bytes]) -> Non
             result = engine.write(batch)
             result.failed += len(failures)
             result.errors += failures
-            reply = Written(result)
+            reply(Written(result))
         else:
             try:
-                reply = Pruned(engine.prune(request.now, request.current_run))
+                reply(Pruned(engine.prune(request.now, request.current_run)))
             except Exception as exc:
-                reply = Failed(redact_text(str(exc)))
-        replies.write(frame(encoder.encode(reply)))
-        replies.flush()
+                reply(Failed(redact_text(str(exc))))
+        ended = inbox.ended_at
+        if ended is not None and time.monotonic() > ended + grace_s:
+            if left := inbox.waiting():
+                reply(Dropped(left))
+            return
 
 
 def main() -> int:
@@ -204,21 +215,31 @@ def main() -> int:
             signal.signal(number, signal.SIG_IGN)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
-    body = _read_frame(requests)
+    lock = threading.Lock()
+
+    def reply(message: Reply) -> None:
+        data = frame(encoder.encode(message))
+        with lock:
+            replies.write(data)
+            replies.flush()
+
+    body = read_frame(requests)
     if body is None:
         return 0
-    engine = CaptureEngine(msgspec.msgpack.decode(body, type=Settings, dec_hook=dec_hook))
+    settings = msgspec.msgpack.decode(body, type=Settings, dec_hook=dec_hook)
+    engine = CaptureEngine(settings)
     try:
         notes = engine.open()
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        inbox = Inbox(requests, settings.data_dir / SPOOL_NAME, lambda n: reply(Dropped(n)))
     except Exception as exc:
-        replies.write(frame(encoder.encode(Failed(redact_text(f"cannot start: {exc}")))))
-        replies.flush()
+        reply(Failed(redact_text(f"cannot start: {exc}")))
         return 1
-    replies.write(frame(encoder.encode(Ready(notes))))
-    replies.flush()
+    reply(Ready(notes))
     try:
-        serve(engine, requests, replies)
+        serve(engine, inbox, reply, settings.shutdown_grace_s)
     finally:
+        inbox.close()
         engine.close()
     return 0
 

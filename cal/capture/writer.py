@@ -34,8 +34,8 @@ BATCH = 256
 WINDOW_S = 0.05
 """Batches are at least this far apart (unless full): one hand-over and one transaction serve
 every exchange that finished in the meantime."""
-STOP_TIMEOUT_S = 10.0
-"""How long the worker process may take to exit once it has its last batch."""
+STOP_MARGIN_S = 5.0
+"""How long past its `shutdown_grace_s` the worker may take to exit before it is killed."""
 
 
 class CaptureStatistics(msgspec.Struct, frozen=True):
@@ -76,6 +76,8 @@ class CaptureWriter:
         self._process = process
         self._send, self._receive = trio.open_memory_channel[Exchange](capacity)
         self._written = self._failed = self._bytes = self._pruned = 0
+        self._handed = 0
+        """Exchanges handed to the engine and not yet written (or failed, or dropped)."""
         self._last_error: str | None = None
         self._drops = DropCounter(
             log, "capture: %d exchange(s) dropped (writer queue full or stopped); %d in total"
@@ -92,7 +94,7 @@ class CaptureWriter:
         return CaptureStatistics(
             written=self._written,
             dropped=self._drops.total,
-            queued=self._receive.statistics().current_buffer_used,
+            queued=self._receive.statistics().current_buffer_used + self._handed,
             failed=self._failed,
             bytes_written=self._bytes,
             pruned=self._pruned,
@@ -111,29 +113,38 @@ class CaptureWriter:
         engine = start_engine(self.settings, process=self._process)
         where = "worker process" if isinstance(engine, WorkerProcess) else "thread"
         task_status.started(f"capture writer {self.settings.dump_dir} ({where})")
+        grace = self.settings.shutdown_grace_s
         try:
-            for note in await engine.open():
-                log.warning("capture: %s", note)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._retention_loop, engine)
-                await drain_in_batches(
-                    self._send,
-                    self._receive,
-                    stop,
-                    self.settings.shutdown_grace_s,
-                    BATCH,
-                    lambda batch: self._write_batch(engine, batch),
-                    self._drops,
-                    WINDOW_S,
-                )
-                nursery.cancel_scope.cancel()
+            async with trio.open_nursery() as engine_tasks:
+                for note in await engine.open(engine_tasks, self._count, self._dropped):
+                    log.warning("capture: %s", note)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._retention_loop, engine)
+                    await drain_in_batches(
+                        self._send,
+                        self._receive,
+                        stop,
+                        grace,
+                        BATCH,
+                        lambda batch: self._hand_over(engine, batch),
+                        self._drops,
+                        WINDOW_S,
+                    )
+                    nursery.cancel_scope.cancel()
+                await engine.close(grace + STOP_MARGIN_S)  # its last results come in here
+                engine_tasks.cancel_scope.cancel()
         finally:
-            await engine.close(STOP_TIMEOUT_S)
+            await engine.close(STOP_MARGIN_S)
+            if self._handed:  # handed over, and neither written nor reported: lost
+                self._drops.add(self._handed)
+                self._handed = 0
 
-    async def _write_batch(self, engine: Engine, batch: list[Exchange]) -> None:
-        self._count(await engine.write(batch))
+    async def _hand_over(self, engine: Engine, batch: list[Exchange]) -> None:
+        self._handed += len(batch)
+        await engine.write(batch)
 
     def _count(self, result: BatchResult) -> None:
+        self._handed -= result.written + result.failed
         self._written += result.written
         self._failed += result.failed
         self._bytes += result.bytes_written
@@ -141,6 +152,10 @@ class CaptureWriter:
             log.error("capture: %s", error)
         if result.errors:
             self._last_error = result.errors[-1]
+
+    def _dropped(self, count: int) -> None:
+        self._handed -= count
+        self._drops.add(count)
 
     # -- retention --------------------------------------------------------------------------
 

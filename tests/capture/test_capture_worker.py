@@ -10,12 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+import psutil
 import pytest
 import trio
 
-from cal.capture.engines import CaptureWorkerError, WorkerProcess, worker_command
+from cal.capture.engines import CaptureWorkerError, worker_command
 from cal.capture.model import Exchange
-from cal.capture.worker import hand, unhand
+from cal.capture.wire import hand, unhand
 from cal.capture.writer import CaptureWriter
 from cal.config import Settings
 
@@ -73,51 +74,89 @@ async def test_a_worker_that_cannot_start_fails_the_writer_loudly(
     settings = make_settings()
     settings.db_path.mkdir(parents=True)  # a directory where the database should be
     writer = CaptureWriter(settings, process=True)
-    with trio.fail_after(30), pytest.raises(CaptureWorkerError, match="cannot start"):
+    expected = pytest.RaisesExc(CaptureWorkerError, match="cannot start")
+    with trio.fail_after(30), pytest.RaisesGroup(expected, flatten_subgroups=True):
         await writer.run(trio.Event())
 
 
-async def test_a_worker_that_dies_is_an_error_with_its_exit_code(
+def _worker() -> psutil.Process:
+    (child,) = [
+        p for p in psutil.Process().children() if "cal.capture.worker" in " ".join(p.cmdline())
+    ]
+    return child
+
+
+async def _until_written(writer: CaptureWriter, count: int) -> None:
+    while writer.statistics().written + writer.statistics().failed < count:  # noqa: ASYNC110
+        await trio.sleep(0.01)
+
+
+async def test_a_worker_that_dies_fails_the_writer_with_its_exit_code(
     make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
 ) -> None:
-    worker = WorkerProcess(make_settings(), _command())
-    with trio.fail_after(30):
-        await worker.open()
-        assert (await worker.write([make_exchange()])).written == 1
-        assert worker._process is not None
-        worker._process.kill()
-        with pytest.raises(CaptureWorkerError, match="exited"):
-            await worker.write([make_exchange()])
-        await worker.close(5)
+    writer = CaptureWriter(make_settings(), process=True)
+    expected = pytest.RaisesExc(CaptureWorkerError, match=r"exited \(code -9\)")
+    with trio.fail_after(30), pytest.RaisesGroup(expected, flatten_subgroups=True):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, trio.Event())
+            writer.submit_nowait(make_exchange())
+            await _until_written(writer, 1)
+            _worker().kill()
+            await trio.sleep_forever()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 async def test_ctrl_c_and_sigterm_leave_the_worker_to_finish(
     make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
 ) -> None:
-    worker = WorkerProcess(make_settings(), _command())
+    writer = CaptureWriter(make_settings(), process=True)
+    stop = trio.Event()
     with trio.fail_after(30):
-        await worker.open()
-        assert worker._process is not None
-        worker._process.send_signal(signal.SIGINT)
-        worker._process.send_signal(signal.SIGTERM)
-        assert (await worker.write([make_exchange()])).written == 1
-        await worker.close(10)
-    assert worker._process.returncode == 0
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, stop)
+            writer.submit_nowait(make_exchange())
+            await _until_written(writer, 1)
+            worker = _worker()
+            worker.send_signal(signal.SIGINT)
+            worker.send_signal(signal.SIGTERM)
+            writer.submit_nowait(make_exchange())
+            await _until_written(writer, 2)
+            stop.set()
+    assert writer.statistics().written == 2  # the second one came after the signals
+    assert not worker.is_running()  # and it stopped with the writer
 
 
 async def test_an_exchange_that_cannot_be_handed_over_fails_alone(
     make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
 ) -> None:
-    worker = WorkerProcess(make_settings(), _command())
+    writer = CaptureWriter(make_settings(), process=True)
     odd = make_exchange(request_id="odd")
     odd.notes = [object()]  # type: ignore[list-item]
-    with trio.fail_after(30):
-        await worker.open()
-        result = await worker.write([make_exchange(), odd, make_exchange()])
-        await worker.close(10)
-    assert (result.written, result.failed) == (2, 1)
-    assert "odd" in result.errors[0]
+    await _write_all(writer, [make_exchange(), odd, make_exchange()])
+    stats = writer.statistics()
+    assert (stats.written, stats.failed, stats.dropped) == (2, 1, 0)
+    assert stats.last_error is not None and "odd" in stats.last_error
+
+
+async def test_a_burst_waits_in_the_spool_and_nothing_is_dropped(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings = make_settings(shutdown_grace_s=30.0)
+    writer = CaptureWriter(settings, process=True)
+    stop = trio.Event()
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, stop)
+            for _ in range(1000):
+                assert writer.submit_nowait(make_exchange())
+            await trio.sleep(0.2)  # the whole burst has left the runtime for the worker's spool
+            assert writer._receive.statistics().current_buffer_used == 0
+            assert writer.statistics().queued > 0
+            await _until_written(writer, 1000)
+            stop.set()
+    stats = writer.statistics()
+    assert (stats.written, stats.dropped, stats.queued) == (1000, 0, 0)
+    assert not (settings.data_dir / "capture.spool").exists()
 
 
 def test_the_worker_is_started_with_this_interpreter() -> None:
