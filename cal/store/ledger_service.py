@@ -4,10 +4,12 @@ The gateway calls `submit_nowait` (never blocks): the exchange is reduced at onc
 to its ledger key and added to the pending totals in memory (a few µs; they hold one Totals per
 key, however many requests come). Every `WINDOW_S` the service takes the pending totals and
 writes them in one transaction in a worker thread: one thread hop and one commit per window, and
-nothing to drop when a hop is slow (a saturated loop can keep a worker thread from the GIL for
-seconds): the totals just wait a little longer. It keeps the totals of the recent days in
-memory, so `today()` (the status API) never touches the disk. On stop it writes what is pending;
-only what is submitted after that is counted as dropped.
+nothing to drop when a hop is slow: while the loop is saturated, a worker thread can wait
+seconds for the GIL (each time the loop lets go of it for a system call, the waiting thread's
+5 ms timer starts again, and the loop takes it back first), and the totals just wait with it.
+`today()` (the status API) adds the recent days' written totals, kept in memory, to the pending
+ones, so it never touches the disk and is never behind. On stop it writes what is pending; only
+what is submitted after that is counted as dropped.
 """
 
 from __future__ import annotations
@@ -106,9 +108,13 @@ class UsageLedger:
         )
 
     def today(self) -> dict[str, object]:
-        """Today's totals (UTC day) as written so far, for the status API."""
+        """Today's totals (UTC day), pending ones included, for the status API."""
         day = utc_day(self._clock())
-        totals = self._recent.get(day, Totals())
+        totals = Totals()
+        totals.add(self._recent.get(day, Totals()))
+        for key, pending in self._pending.items():
+            if key.day == day:
+                totals.add(pending)
         return {"day": day, **totals.to_dict(), "dropped": self._drops.total}
 
     # -- Service ----------------------------------------------------------------------------

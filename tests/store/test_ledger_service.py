@@ -202,3 +202,12 @@ async def test_an_exchange_struct_is_what_the_gateway_hands_over(tmp_path: Path)
     sink: ExchangeSink = UsageLedger(tmp_path / "cal.db")
     assert isinstance(exchange(), Exchange)
     assert sink.submit_nowait(exchange())
+
+
+async def test_today_counts_what_is_not_written_yet(tmp_path: Path) -> None:
+    ledger = UsageLedger(tmp_path / "cal.db", clock=Clock(MIDNIGHT - 60))
+    ledger.submit_nowait(exchange(request_id="a"))
+    ledger.submit_nowait(exchange(request_id="b", started_at=MIDNIGHT - 86_400 * 2))
+    today = ledger.today()  # nothing written yet: the service is not even running
+    assert (today["day"], today["requests"], today["input_tokens"]) == ("2026-11-21", 1, 1_000)
+    assert ledger.statistics().queued == 2
