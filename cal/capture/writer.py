@@ -4,10 +4,11 @@ The gateway calls `submit_nowait` (never blocks; a full channel counts and logs 
 service drains the channel in batches, at most one per `WINDOW_S` unless a batch is full, and
 hands each to the capture engine (cal/capture/engine.py), which writes its bundles and indexes
 them in one transaction. The engine runs in the capture worker process (cal/capture/worker.py),
-so that the loop spends no GIL time on the disk; where no worker can be started it runs in a
-worker thread (cal/capture/engines.py). Retention passes run in the engine between batches. On
-stop the service drains what is queued for at most `shutdown_grace_s`; whatever is left is
-counted as dropped.
+which takes each batch off its pipe at once and reports what it wrote as it goes, so the loop
+spends no GIL time on the disk and never waits for it; where no worker can be started it runs in
+a worker thread (cal/capture/engines.py). Retention passes run in the engine between batches.
+On stop the queue is handed over and the engine gets `shutdown_grace_s` to write it; whatever is
+left is counted as dropped.
 """
 
 from __future__ import annotations
