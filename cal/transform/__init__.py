@@ -22,6 +22,7 @@ raises `RouteUnavailable` without breaking the others.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from cal.transform.ir import (
     Usage,
     UsageUpdate,
 )
+from cal.transform.memo import Memo
 
 __all__ = [
     "Codec",
@@ -121,6 +123,8 @@ class TranslationContext:
         include_usage: the client asked for usage in its stream (Chat
             `stream_options.include_usage`); set by the client parser, read by its renderer.
         client_format / upstream_format: set by `lookup`'s Route on first use.
+        memo: the Route's memo of parse results keyed by source bytes (set by the Route; None
+            parses everything afresh, with the same results).
     """
 
     request_id: str
@@ -134,6 +138,7 @@ class TranslationContext:
     include_usage: bool = False
     client_format: ApiFormat | None = None
     upstream_format: ApiFormat | None = None
+    memo: Memo | None = None
 
     def __post_init__(self) -> None:
         if self.new_id is None:
@@ -300,6 +305,8 @@ class Route:
 
     client: Codec
     upstream: Codec
+    memo: Memo = field(default_factory=Memo, compare=False, repr=False)
+    """Parse results of pieces clients repeat on every turn (tool lists), for this route."""
 
     @property
     def name(self) -> str:
@@ -309,6 +316,7 @@ class Route:
     def _bind(self, ctx: TranslationContext) -> None:
         ctx.client_format = self.client.format
         ctx.upstream_format = self.upstream.format
+        ctx.memo = self.memo
 
     def translate_request(self, body: bytes, ctx: TranslationContext) -> bytes:
         """Client request body → upstream request body (raises TranslationError)."""
@@ -367,6 +375,13 @@ def lookup(client: ApiFormat, upstream: ApiFormat) -> Route:
     """
     if client == upstream:
         raise RouteUnavailable(f"{client} to {upstream} is pass-through, not a translation")
+    return _route(client, upstream)
+
+
+@functools.cache
+def _route(client: ApiFormat, upstream: ApiFormat) -> Route:
+    """One Route per pair for the process, so its memo lives across requests (a failed codec
+    import raises and is not cached)."""
     return Route(load_codec(client), load_codec(upstream))
 
 

@@ -20,6 +20,7 @@ from cal.transform.anthropic_thinking import rejects_sampling, render_thinking
 from cal.transform.common import (
     CUSTOM_TOOL_SCHEMA,
     from_raw,
+    memo_rendered,
     note_dropped_extras,
     obj,
     renamed,
@@ -303,7 +304,7 @@ def render_request(req: Request, ctx: TranslationContext) -> bytes:
 
 def _render_params(req: Request, body: dict[str, Any], ctx: TranslationContext) -> None:
     if req.tools:
-        body["tools"] = render_tools(req.tools, ctx)
+        body["tools"] = memo_rendered("anthropic.tools", req.tools, ctx, render_tools)
     choice = render_tool_choice(req.tool_choice, req.parallel_tool_calls, ctx)
     if choice is not None and (req.tools or choice["type"] == "none"):
         body["tool_choice"] = choice

@@ -13,16 +13,19 @@ safe; reasoning blobs sent only when Anthropic made them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from cal.transform import TranslationContext, TranslationError
 from cal.transform.common import (
-    decode_object,
+    canonical,
+    load,
     ok_float,
     ok_int,
     ok_str,
+    parse_fields,
     raw,
 )
 from cal.transform.ir import (
@@ -196,12 +199,16 @@ def parse_system(system: Any, ctx: TranslationContext) -> list[Message]:
 
 def parse_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
     """Custom tools; server tools (versioned `type`) are dropped with a note."""
+    return _tools(tools, ctx.note)
+
+
+def _tools(tools: Any, note: Callable[[str], None]) -> list[Tool]:
     out: list[Tool] = []
     for t in tools if isinstance(tools, list) else []:
         if not isinstance(t, dict):
             continue
         if t.get("type") not in (None, "custom"):
-            ctx.note(f"dropped Anthropic server tool {t.get('type')!r}: no equivalent upstream")
+            note(f"dropped Anthropic server tool {t.get('type')!r}: no equivalent upstream")
             continue
         known = ("name", "description", "input_schema", "cache_control", "strict", "type")
         out.append(
@@ -217,6 +224,28 @@ def parse_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
     return out
 
 
+def memo_tools(tools: msgspec.Raw | None, ctx: TranslationContext) -> list[Tool]:
+    """`parse_tools` of a raw `tools` field, from `ctx.memo` when these bytes were parsed before
+    (Claude Code sends the same tool list on every turn). The Tool objects are shared between
+    requests: nothing downstream mutates them."""
+    if tools is None:
+        return []
+    source = bytes(tools)
+    memo = ctx.memo
+    parsed: tuple[tuple[Tool, ...], tuple[str, ...]] | None = (
+        memo.parsed("anthropic.tools", source) if memo is not None else None
+    )
+    if parsed is None:
+        notes: list[str] = []
+        parsed = tuple(_tools(msgspec.json.decode(source), notes.append)), tuple(notes)
+        if memo is not None:
+            memo.keep_parsed("anthropic.tools", source, parsed)
+            memo.share(parsed[0])
+    for message in parsed[1]:
+        ctx.note(message)
+    return list(parsed[0])
+
+
 def parse_tool_choice(tc: Any) -> tuple[ToolChoice | None, bool | None]:
     """(choice, parallel_tool_calls) from Anthropic's tool_choice."""
     if not isinstance(tc, dict):
@@ -230,10 +259,8 @@ def parse_tool_choice(tc: Any) -> tuple[ToolChoice | None, bool | None]:
     return None, parallel
 
 
-def parse_reasoning(body: dict[str, Any]) -> tuple[Reasoning | None, ResponseFormat | None]:
+def parse_reasoning(thinking: Any, config: Any) -> tuple[Reasoning | None, ResponseFormat | None]:
     """`thinking` + `output_config` as reasoning settings and structured output."""
-    thinking = body.get("thinking")
-    config = body.get("output_config")
     config = config if isinstance(config, dict) else {}
     reasoning = None
     if isinstance(thinking, dict) or "effort" in config:
@@ -255,33 +282,37 @@ def parse_reasoning(body: dict[str, Any]) -> tuple[Reasoning | None, ResponseFor
 
 def parse_request(body: bytes, ctx: TranslationContext) -> Request:
     """An Anthropic Messages request body as an IR request."""
-    d = decode_object(body)
-    if not isinstance(d.get("messages"), list):
+    return parse_fields(body, ctx, lambda fields: _request(fields, ctx))
+
+
+def _request(f: dict[str, msgspec.Raw], ctx: TranslationContext) -> Request:
+    messages_value = load(f, "messages")
+    if not isinstance(messages_value, list):
         raise TranslationError("messages: an array is required")
-    messages = parse_system(d.get("system"), ctx)
-    for m in d["messages"]:
+    messages = parse_system(load(f, "system"), ctx)
+    for m in messages_value:
         messages += parse_message(m, ctx)
-    choice, parallel = parse_tool_choice(d.get("tool_choice"))
-    reasoning, response_format = parse_reasoning(d)
-    metadata = d.get("metadata")
+    choice, parallel = parse_tool_choice(load(f, "tool_choice"))
+    reasoning, response_format = parse_reasoning(load(f, "thinking"), load(f, "output_config"))
+    metadata = load(f, "metadata")
     user = ok_str(metadata.get("user_id")) if isinstance(metadata, dict) else None
-    stop = d.get("stop_sequences")
+    stop = load(f, "stop_sequences")
     return Request(
         origin="anthropic",
-        model=ok_str(d.get("model")) or "",
+        model=ok_str(load(f, "model")) or "",
         messages=messages,
-        tools=parse_tools(d.get("tools"), ctx),
+        tools=memo_tools(f.get("tools"), ctx),
         tool_choice=choice,
         parallel_tool_calls=parallel,
-        max_tokens=ok_int(d.get("max_tokens")),
-        temperature=ok_float(d.get("temperature")),
-        top_p=ok_float(d.get("top_p")),
-        top_k=ok_int(d.get("top_k")),
+        max_tokens=ok_int(load(f, "max_tokens")),
+        temperature=ok_float(load(f, "temperature")),
+        top_p=ok_float(load(f, "top_p")),
+        top_k=ok_int(load(f, "top_k")),
         stop=[s for s in stop if isinstance(s, str)] if isinstance(stop, list) else None,
         reasoning=reasoning,
         response_format=response_format,
         user=user,
-        cache=cache_mark(d.get("cache_control")),
-        stream=d.get("stream") is True,
-        extras={k: raw(v) for k, v in d.items() if k not in _KNOWN},
+        cache=cache_mark(load(f, "cache_control")),
+        stream=load(f, "stream") is True,
+        extras={k: canonical(v) for k, v in f.items() if k not in _KNOWN},
     )

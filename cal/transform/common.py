@@ -6,14 +6,16 @@ codecs need identically.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
 from cal.transform import ToolAlias, TranslationContext, TranslationError
-from cal.transform.ir import Request, ToolKind
+from cal.transform.ir import Request, Tool, ToolKind
 
 CUSTOM_TOOL_SCHEMA = msgspec.Raw(
     b'{"type":"object","properties":{"input":{"type":"string"}},"required":["input"]}'
@@ -31,6 +33,91 @@ def decode_object(body: bytes, what: str = "request body") -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TranslationError(f"{what} must be a JSON object")
     return value
+
+
+class ItemFields(Protocol):
+    """A JSON object read by key: its generic-decode dict, or a typed struct reading the same."""
+
+    def get(self, key: str, default: Any = None, /) -> Any: ...
+
+    def __contains__(self, key: str, /) -> bool: ...
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+T = TypeVar("T")
+
+
+def parse_fields(
+    body: bytes, ctx: TranslationContext, parse: Callable[[dict[str, msgspec.Raw]], T]
+) -> T:
+    """`parse` over `body`'s top-level fields as raw JSON slices (scanned, not decoded, in body
+    order), with exactly the outcome of decoding the whole body first: a body a generic decode
+    rejects raises `decode_object`'s TranslationError and leaves no notes. `parse` must decode
+    every field (`load`, `canonical`) or take its result from bytes decoded before (a `Memo`),
+    so that any invalid value surfaces; big fields can then be memoized by their bytes."""
+    mark = len(ctx.notes)
+    try:
+        return parse(_validated_fields(body))
+    except (TranslationError, msgspec.MsgspecError, UnicodeDecodeError):
+        try:
+            decode_object(body)
+        except TranslationError:
+            del ctx.notes[mark:]
+            raise
+        raise
+
+
+def _validated_fields(body: bytes) -> dict[str, msgspec.Raw]:
+    fields = _FIELDS.decode(body)
+    # A raw slice is only scanned: strings are checked for UTF-8 when decoded. Every field's value
+    # is decoded by the parser, but a duplicated key's shadowed value is not: unless the body is
+    # compact without duplicates (its size then adds up), check the whole body's UTF-8 here.
+    size = 2 + max(0, 2 * len(fields) - 1) + sum(len(k) + 2 + len(v) for k, v in fields.items())
+    if size != len(body) and not body.isascii():
+        body.decode()
+    return fields
+
+
+def load(fields: dict[str, msgspec.Raw], key: str) -> Any:
+    """The decoded value of field `key` (None when absent, like `dict.get`)."""
+    value = fields.get(key)
+    return None if value is None else msgspec.json.decode(value)
+
+
+def canonical(value: msgspec.Raw) -> msgspec.Raw:
+    """A raw slice re-encoded as `raw(decoded)` gives it (compact, msgspec's escapes)."""
+    return msgspec.Raw(msgspec.json.encode(msgspec.json.decode(value)))
+
+
+def memo_rendered(
+    what: str,
+    tools: list[Tool],
+    ctx: TranslationContext,
+    render: Callable[[list[Tool], TranslationContext], list[dict[str, Any]]],
+) -> list[dict[str, Any]] | msgspec.Raw:
+    """`render(tools, ctx)`, as raw JSON from `ctx.memo` when these very Tool objects (a memoized
+    parse gives the same ones every turn) were rendered before. `render` may only note and add
+    tool aliases to `ctx`: both are recorded and replayed (the notes it tried, the aliases it
+    set, in order), which leaves `ctx` as a fresh render would."""
+    memo = ctx.memo
+    if memo is None or not tools:
+        return render(tools, ctx)
+    done: tuple[msgspec.Raw, tuple[str, ...], dict[str, ToolAlias]] | None = memo.rendered(
+        what, tools
+    )
+    if done is None:
+        if not memo.is_shared(tools):
+            return render(tools, ctx)
+        scratch = dataclasses.replace(ctx, notes=[], tool_aliases={}, memo=None)
+        rendered = msgspec.Raw(msgspec.json.encode(render(tools, scratch)))
+        done = rendered, tuple(scratch.notes), scratch.tool_aliases
+        memo.keep_rendered(what, tools, done)
+    for message in done[1]:
+        ctx.note(message)
+    ctx.tool_aliases.update(done[2])
+    return done[0]
 
 
 def try_decode(data: bytes) -> Any:

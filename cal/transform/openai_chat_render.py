@@ -17,6 +17,7 @@ from cal.transform import TranslationContext
 from cal.transform.common import (
     data_url,
     from_raw,
+    memo_rendered,
     note_dropped_extras,
     renamed,
     upstream_tool_name,
@@ -232,7 +233,7 @@ def render_request(req: Request, ctx: TranslationContext) -> bytes:
     """The Chat Completions body for `req`."""
     body: dict[str, Any] = {"model": req.model, "messages": render_messages(req.messages, ctx)}
     if req.tools:
-        body["tools"] = render_tools(req.tools, ctx)
+        body["tools"] = memo_rendered("chat.tools", req.tools, ctx, render_tools)
     if req.tool_choice is not None and (req.tools or req.tool_choice.mode == "none"):
         body["tool_choice"] = render_tool_choice(req.tool_choice, req, ctx)
     if req.parallel_tool_calls is not None and req.tools:

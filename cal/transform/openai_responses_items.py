@@ -13,7 +13,7 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext
-from cal.transform.common import arr, obj, ok_int, ok_str
+from cal.transform.common import ItemFields, arr, obj, ok_int, ok_str
 from cal.transform.ir import (
     Opaque,
     Part,
@@ -185,7 +185,7 @@ def _message_parts(item: dict[str, Any]) -> list[Part]:
     return parts
 
 
-def parse_reasoning(item: dict[str, Any]) -> Thinking:
+def parse_reasoning(item: ItemFields) -> Thinking:
     """A `reasoning` item → IR thinking (sealed envelopes opened back to their origin)."""
     blob = item.get("encrypted_content")
     sealed = unseal(blob) if isinstance(blob, str) else None
@@ -202,7 +202,7 @@ def parse_reasoning(item: dict[str, Any]) -> Thinking:
     )
 
 
-def parse_call(item: dict[str, Any]) -> ToolCall:
+def parse_call(item: ItemFields) -> ToolCall:
     """A `function_call` / `custom_tool_call` item → IR tool call."""
     custom = item.get("type") == "custom_tool_call"
     return ToolCall(

@@ -19,7 +19,17 @@ import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform import TranslationContext, TranslationError
-from cal.transform.common import arr, ok_bool, ok_float, ok_int, ok_str
+from cal.transform.common import (
+    ItemFields,
+    arr,
+    canonical,
+    load,
+    ok_bool,
+    ok_float,
+    ok_int,
+    ok_str,
+    parse_fields,
+)
 from cal.transform.ir import (
     CacheMark,
     File,
@@ -37,6 +47,7 @@ from cal.transform.ir import (
     ToolResult,
 )
 from cal.transform.openai_responses_items import parse_call, parse_reasoning, raw
+from cal.transform.openai_responses_tools import ITEMS, InputItem, memo_tools
 
 _ORIGIN: ApiFormat = "openai-responses"
 _MESSAGE_ROLES = frozenset({"user", "assistant", "system", "developer"})
@@ -175,7 +186,7 @@ class _History:
 
     def item(self, item: Any) -> None:
         """Read one input item (unknown types kept as opaque; item_reference refused)."""
-        if not isinstance(item, dict):
+        if not isinstance(item, dict | InputItem):
             self.ctx.note("responses: skipped an input item that is not an object")
             return
         kind = str(item.get("type", "message"))
@@ -192,7 +203,7 @@ class _History:
                 Opaque(origin=_ORIGIN, kind=str(kind), data=raw(item)),
             )
 
-    def message(self, item: dict[str, Any]) -> None:
+    def message(self, item: ItemFields) -> None:
         """A `message` item (assistant parts join the assistant turn; `phase` kept)."""
         role = ok_str(item.get("role", "user"))
         if role not in _MESSAGE_ROLES:
@@ -208,11 +219,11 @@ class _History:
         extras = {"id": raw(item["id"])} if "id" in item else {}
         self.messages.append(Message(role=role, content=parts, extras=extras))  # type: ignore[arg-type]
 
-    def call(self, item: dict[str, Any]) -> None:
+    def call(self, item: ItemFields) -> None:
         """A `function_call` / `custom_tool_call` item."""
         self.add("assistant", parse_call(item))
 
-    def output(self, item: dict[str, Any]) -> None:
+    def output(self, item: ItemFields) -> None:
         """A `function_call_output` / `custom_tool_call_output` item."""
         output = item.get("output", "")
         self.add(
@@ -225,13 +236,13 @@ class _History:
             ),
         )
 
-    def reasoning(self, item: dict[str, Any]) -> None:
+    def reasoning(self, item: ItemFields) -> None:
         """A `reasoning` item (our sealed envelopes opened)."""
         self.add("assistant", parse_reasoning(item))
 
-    def additional_tools(self, item: dict[str, Any]) -> None:
+    def additional_tools(self, item: ItemFields) -> None:
         """Codex's `additional_tools` item: its tools join the request's tools."""
-        self.tools += parse_tools(item.get("tools"), self.ctx)
+        self.tools += memo_tools(item.get("tools"), self.ctx)
 
 
 _ITEM_HANDLERS = {
@@ -246,50 +257,6 @@ _ITEM_HANDLERS = {
 
 
 # ---------------------------------------------------------------- parse: tools and settings
-
-
-def _tool(spec: dict[str, Any], namespace: str | None, ctx: TranslationContext) -> list[Tool]:
-    if not isinstance(spec, dict):
-        return []
-    kind = spec.get("type")
-    if kind == "namespace":
-        inner = str(spec.get("name", ""))
-        return [t for sub in arr(spec.get("tools")) for t in _tool(sub, inner, ctx)]
-    if kind == "function":
-        params = spec.get("parameters")
-        extras: dict[str, msgspec.Raw] = {
-            k: raw(spec[k]) for k in ("defer_loading", "output_schema") if k in spec
-        }
-        return [
-            Tool(
-                name=str(spec.get("name", "")),
-                description=ok_str(spec.get("description")),
-                parameters=raw(params) if params is not None else None,
-                strict=ok_bool(spec.get("strict")),
-                namespace=namespace,
-                extras=extras,
-            )
-        ]
-    if kind == "custom":
-        fmt = spec.get("format")
-        return [
-            Tool(
-                name=str(spec.get("name", "")),
-                description=ok_str(spec.get("description")),
-                kind="custom",
-                format=raw(fmt) if fmt is not None else None,
-                namespace=namespace,
-            )
-        ]
-    ctx.note(f"responses: dropped hosted tool {kind!r} (it does not cross APIs)")
-    return []
-
-
-def parse_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
-    """Responses tool specs → IR tools (namespaces flattened into `Tool.namespace`)."""
-    if not isinstance(tools, list):
-        return []
-    return [t for spec in tools if isinstance(spec, dict) for t in _tool(spec, None, ctx)]
 
 
 def parse_tool_choice(choice: Any, ctx: TranslationContext) -> ToolChoice | None:
@@ -344,38 +311,57 @@ def parse_request(body: bytes, ctx: TranslationContext) -> Request:
     Raises:
         TranslationError: the body is not a JSON object, or it relies on OpenAI-held state.
     """
-    doc = decode_object(body)
+    return parse_fields(body, ctx, lambda fields: _request(fields, ctx))
+
+
+def _input_items(value: msgspec.Raw | None) -> list[Any]:
+    """The input items: typed in one pass when every item is a kind the history reads and has
+    only fields `InputItem` knows, else from the generic decode (as before)."""
+    if value is None:
+        return []
+    try:
+        items = ITEMS.decode(value)
+    except msgspec.ValidationError:
+        pass
+    else:
+        if all(str(item.type) in _ITEM_HANDLERS for item in items):
+            return items
+    doc = msgspec.json.decode(value)
+    return [{"role": "user", "content": doc}] if isinstance(doc, str) else arr(doc)
+
+
+def _request(f: dict[str, msgspec.Raw], ctx: TranslationContext) -> Request:
     for key in ("previous_response_id", "conversation", "prompt"):
-        if doc.get(key):
+        if load(f, key):
             raise TranslationError(f"{key} {_STATEFUL}")
+    load(f, "type")  # read by nobody, but a generic decode would have rejected a bad value
     history = _History(ctx)
-    instructions = doc.get("instructions")
+    instructions = load(f, "instructions")
     if isinstance(instructions, str) and instructions:
         history.messages.append(Message(role="system", content=[Text(text=instructions)]))
-    items = doc.get("input")
-    for item in [{"role": "user", "content": items}] if isinstance(items, str) else arr(items):
+    for item in _input_items(f.get("input")):
         history.item(item)
-    extras = {k: raw(v) for k, v in doc.items() if k not in _HANDLED_KEYS and k != "stream"}
-    text = doc.get("text")
+    extras = {k: canonical(v) for k, v in f.items() if k not in _HANDLED_KEYS and k != "stream"}
+    text = load(f, "text")
     if isinstance(text, dict) and "verbosity" in text:
         extras["verbosity"] = raw(text["verbosity"])
-    metadata = doc.get("metadata")
+    metadata = load(f, "metadata")
     return Request(
         origin=_ORIGIN,
-        model=str(doc.get("model", "")),
+        model=str(load(f, "model") if "model" in f else ""),
         messages=history.messages,
-        tools=parse_tools(doc.get("tools"), ctx) + history.tools,
-        tool_choice=parse_tool_choice(doc.get("tool_choice"), ctx),
-        parallel_tool_calls=ok_bool(doc.get("parallel_tool_calls")),
-        max_tokens=ok_int(doc.get("max_output_tokens")),
-        temperature=ok_float(doc.get("temperature")),
-        top_p=ok_float(doc.get("top_p")),
-        reasoning=_reasoning(doc.get("reasoning")),
+        tools=memo_tools(f.get("tools"), ctx) + history.tools,
+        tool_choice=parse_tool_choice(load(f, "tool_choice"), ctx),
+        parallel_tool_calls=ok_bool(load(f, "parallel_tool_calls")),
+        max_tokens=ok_int(load(f, "max_output_tokens")),
+        temperature=ok_float(load(f, "temperature")),
+        top_p=ok_float(load(f, "top_p")),
+        reasoning=_reasoning(load(f, "reasoning")),
         response_format=_response_format(text),
-        user=ok_str(doc.get("user")),
+        user=ok_str(load(f, "user")),
         metadata={str(k): str(v) for k, v in metadata.items()}
         if isinstance(metadata, dict)
         else None,
-        stream=bool(doc.get("stream", False)),
+        stream=bool(load(f, "stream") if "stream" in f else False),
         extras=extras,
     )
