@@ -7,6 +7,7 @@ runtime's sinks, whatever happened in between.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 
 import msgspec
@@ -67,6 +68,9 @@ class GatewayDeps:
         """Credential health and rate-limit state, shared by every request of the runtime."""
         self.calibrator = calibrator or Calibrator()
         """Per-model token estimates, learnt from the real input counts of calls."""
+        self.rng = random.Random()
+        """The retry jitter's randomness (seeding one per request costs more than the request's
+        own routing)."""
 
 
 def new_exchange(
@@ -188,7 +192,9 @@ async def _forward(
     body_model: str | None,
     deps: GatewayDeps,
 ) -> None:
-    loop = AttemptLoop(request, route, exchange, deps.settings, deps.pool, deps.health)
+    loop = AttemptLoop(
+        request, route, exchange, deps.settings, deps.pool, deps.health, rng=deps.rng
+    )
     try:
         await loop.run(resolution, body, body_model)
     finally:

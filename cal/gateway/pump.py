@@ -78,6 +78,10 @@ async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | No
 
 
 async def _read_all(response: Response, idle_s: float) -> bytes:
+    with mapped_client_errors():
+        whole = response.read_buffered()
+    if whole is not None:
+        return whole
     chunks = response.iter_bytes()
     parts: list[bytes] = []
     while (chunk := await _next_chunk(chunks, idle_s)) is not None:

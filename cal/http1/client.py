@@ -153,6 +153,29 @@ class Response:
         parts = [piece async for piece in self.iter_bytes()]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def read_buffered(self) -> bytes | None:
+        """Before any read: the whole decoded body when it all came with the head (a small
+        answer usually does), without waiting or any per-piece work; else None."""
+        connection = self._connection
+        if self._done:
+            return b""
+        remaining = self._remaining
+        if connection is None or self._chunked is not None or remaining < 0:
+            return None
+        buffer = connection.buffer
+        if len(buffer) < remaining:
+            return None
+        data = bytes(buffer[:remaining])
+        del buffer[:remaining]
+        if buffer:  # more than the body: junk or a pipelined answer
+            self._keep = False
+        self._remaining = 0
+        self._done = True
+        if self._decoder is not None:
+            data = self._decoder.decode(data) + self._decoder.flush()
+        self.close()
+        return data
+
     async def aclose(self) -> None:
         """Give the connection back (body read to its end, keep-alive) or close it."""
         self.close()

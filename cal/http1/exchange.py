@@ -24,6 +24,9 @@ Headers = list[tuple[bytes, bytes]]
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 PIPELINE_BYTES = 65536
 """While waiting for a disconnect, read at most this much of the client's next requests."""
+MAX_WHOLE_BODY = 8 * 1024 * 1024
+"""A content-length body up to this size comes in one `http.request` message (the gateway reads
+whole bodies anyway); a larger one comes as it arrives."""
 
 _NO_BODY, _RAW, _CHUNKED = 0, 1, 2
 
@@ -108,6 +111,13 @@ class HttpExchange:
             if self.remaining == 0:
                 self.body_done = True
                 return {"type": "http.request", "body": b"", "more_body": False}
+            if self.remaining <= MAX_WHOLE_BODY:  # in one message: one buffer, no joins
+                body = await io.take(self.remaining)
+                if body is None:
+                    return {"type": "http.disconnect"}
+                self.remaining = 0
+                self.body_done = True
+                return {"type": "http.request", "body": body, "more_body": False}
             if not buffer and not await io.fill():
                 return {"type": "http.disconnect"}
             if len(buffer) <= self.remaining:

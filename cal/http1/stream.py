@@ -62,6 +62,32 @@ class BufferedStream:
         self.buffer += data
         return True
 
+    async def take(self, size: int) -> bytes | None:
+        """Exactly `size` bytes: the buffered ones, then the rest straight off the socket into
+        one buffer (no per-read copies); None (and `gone`) when the peer leaves first."""
+        buffer = self.buffer
+        if len(buffer) >= size:
+            data = bytes(buffer[:size])
+            del buffer[:size]
+            return data
+        out = bytearray(size)
+        view = memoryview(out)
+        got = len(buffer)
+        view[:got] = buffer
+        buffer.clear()
+        sock = self.stream.socket
+        while got < size:
+            try:
+                count = await sock.recv_into(view[got:])
+            except (OSError, trio.ClosedResourceError):
+                count = 0
+            if not count:
+                self.gone = True
+                return None
+            got += count
+        view.release()
+        return bytes(out)
+
     async def write(self, data: bytes) -> None:
         """Send all of `data`; ClientDisconnected when the client has gone."""
         if self.gone:

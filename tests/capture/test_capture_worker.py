@@ -14,7 +14,7 @@ import psutil
 import pytest
 import trio
 
-from cal.capture.engines import CaptureWorkerError, worker_command
+from cal.capture.engines import CaptureWorkerError, WorkerProcess, start_engine, worker_command
 from cal.capture.model import Exchange
 from cal.capture.wire import hand, unhand
 from cal.capture.writer import CaptureWriter
@@ -157,6 +157,27 @@ async def test_a_burst_waits_in_the_spool_and_nothing_is_dropped(
     stats = writer.statistics()
     assert (stats.written, stats.dropped, stats.queued) == (1000, 0, 0)
     assert not (settings.data_dir / "capture.spool").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="F_SETPIPE_SZ is Linux's")
+async def test_the_workers_pipe_is_widened_so_large_bodies_go_in_few_writes(
+    make_settings: Callable[..., Settings],
+) -> None:
+    import fcntl
+
+    engine = start_engine(make_settings(), process=True)
+    assert isinstance(engine, WorkerProcess)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await engine.open(nursery, lambda result: None, lambda count: None)
+            stdin = engine._process.stdin if engine._process is not None else None
+            assert isinstance(stdin, trio.lowlevel.FdStream)
+            size = fcntl.fcntl(stdin.fileno(), fcntl.F_GETPIPE_SZ)
+            await engine.close(10)
+    limit = int(await trio.Path("/proc/sys/fs/pipe-max-size").read_text())
+    assert engine._write_size == size
+    if limit >= 1 << 20:  # else the OS refuses an unprivileged user, and 64 KiB stays
+        assert size == 1 << 20
 
 
 def test_the_worker_is_started_with_this_interpreter() -> None:

@@ -193,6 +193,30 @@ async def test_stacked_encodings_and_a_body_that_does_not_decode() -> None:
             await response.aclose()
 
 
+async def test_a_body_that_came_with_its_head_is_read_at_once() -> None:
+    gzipped = answer(gzip.compress(b"small and whole"), b"content-encoding: gzip")
+    with trio.fail_after(LIMIT_S):
+        async with raw_server(keep_answering(gzipped)) as server:
+            client = HttpClient()
+            for _ in range(2):  # the connection goes back to the pool and serves again
+                response = await client.send("GET", server.url, [], b"", connect_timeout_s=5)
+                assert response.read_buffered() == b"small and whole"
+                assert await response.read() == b""  # nothing is left to read
+            assert server.accepted == 1
+
+    async def slow_tail(connection: RawConnection) -> None:
+        await connection.read_request()
+        await connection.send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf ")
+        await trio.sleep(0.05)
+        await connection.send(b"more!")
+
+    with trio.fail_after(LIMIT_S):
+        async with raw_server(slow_tail) as server:
+            response = await HttpClient().send("GET", server.url, [], b"", connect_timeout_s=5)
+            assert response.read_buffered() is None  # not all there: read as it comes
+            assert await response.read() == b"half more!"
+
+
 async def test_informational_answers_are_skipped() -> None:
     async def handler(connection: RawConnection) -> None:
         await connection.read_request()

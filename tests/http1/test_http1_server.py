@@ -224,6 +224,44 @@ async def test_chunked_request_body_arrives_as_it_is_sent() -> None:
     assert again.status == 204
 
 
+async def test_content_length_body_sent_in_pieces_arrives_in_one_message() -> None:
+    body = b"0123456789abcdef" * 12_800  # 200 KB, sent in three writes with pauses between
+    async with serving(echo) as served:
+        with trio.fail_after(10):
+            client = await served.connect()
+            await client.send(
+                b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: %d\r\n\r\n" % len(body)
+            )
+            for start in (0, 70_000, 140_000):
+                await trio.sleep(0.05)
+                await client.send(body[start : start + 70_000])
+            response = await client.response()
+            await client.send(get())  # the next request on the connection is intact
+            again = await client.response()
+            await client.aclose()
+    answer = json.loads(response.body)
+    assert answer["messages"] == 1 and answer["body"] == body.decode()
+    assert again.status == 200 and json.loads(again.body)["method"] == "GET"
+
+
+async def test_client_leaving_inside_a_content_length_body_is_a_disconnect() -> None:
+    seen: list[str] = []
+    done = trio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append((await receive())["type"])
+        done.set()
+
+    async with serving(app) as served:
+        with trio.fail_after(10):
+            client = await served.connect()
+            await client.send(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nshort")
+            await trio.sleep(0.05)
+            await client.aclose()
+            await done.wait()
+    assert seen == ["http.disconnect"]
+
+
 async def test_expect_continue_is_answered_when_the_app_reads() -> None:
     async with serving(echo) as served:
         with trio.fail_after(10):
