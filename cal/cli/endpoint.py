@@ -16,7 +16,8 @@ from cal.config import ConfigError, load, secret_from_env
 from cal.formats import ApiFormat
 from cal.routing.model import Endpoint, mask_key
 from cal.routing.resolve import choose_endpoint
-from cal.store import Store, StoreError, open_store
+from cal.store import StoreError
+from cal.store.store import Store, open_store
 
 app = App(name="endpoint", help="Configure the upstream endpoints the gateway routes to.")
 

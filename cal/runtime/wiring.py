@@ -24,7 +24,7 @@ DEMO_ENDPOINT = "demo-mock"
 
 async def prepare(runtime: Runtime) -> EndpointWatcher:
     """Open the store and attach the sinks; returns the endpoint watcher service."""
-    from cal.store import open_store
+    from cal.store.store import open_store
 
     store = await trio.to_thread.run_sync(open_store, runtime.settings)
     runtime.closers.append(store.close)

@@ -521,6 +521,17 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
+def capture_worker_pid(gateway: Proc) -> int | None:
+    """The gateway's capture worker process (`python -m cal.capture.worker`), if it runs one."""
+    for child in psutil.Process(gateway.pid).children():
+        try:
+            if "cal.capture.worker" in child.cmdline():
+                return int(child.pid)
+        except psutil.Error:
+            continue
+    return None
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())

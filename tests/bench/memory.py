@@ -19,6 +19,7 @@ from harness import (
     Row,
     Stack,
     capture_stats,
+    capture_worker_pid,
     captured_total,
     claude_call,
     compare,
@@ -64,9 +65,12 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     gateway = stack.gateway(mock)
     time.sleep(1.0)
     idle = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid), "floor": _rss(pipe.pid)}
+    worker = capture_worker_pid(gateway)
+    worker_idle = _rss(worker) if worker else 0.0
     errors = trio.run(_send, gateway.port, warm)
     wait_captured(gateway, warm)
     base = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid)}
+    worker_base = _rss(worker) if worker else 0.0
     curve = []
     started = time.perf_counter()
     for _ in range(4):
@@ -76,6 +80,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     captured = wait_captured(gateway, warm + total, timeout=60.0)
     time.sleep(1.0)
     end = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid)}
+    worker_end = _rss(worker) if worker else 0.0
     growth = {k: end[k] - base[k] for k in end}
     drops = int(capture_stats(gateway).get("dropped", 0))
     rows = [
@@ -100,6 +105,16 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
             added=False,
         ),
         fact(NAME, "RSS after the run", "MB", end["gateway"], None, ""),
+        fact(NAME, "capture worker RSS idle", "MB", worker_idle, None, ""),
+        fact(
+            NAME,
+            f"capture worker RSS growth over {total}",
+            "MB",
+            worker_end - worker_base,
+            None,
+            "",
+        ),
+        fact(NAME, "gateway + worker RSS idle", "MB", idle["gateway"] + worker_idle, None, ""),
         fact(NAME, "errors", "n", errors, errors == 0, "= 0"),
         fact(NAME, "captured / sent", "n", captured, captured == warm + total, f"= {warm + total}"),
         fact(NAME, "capture drops (writer queue full)", "n", drops, drops == 0, "= 0"),
@@ -111,6 +126,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
         "rss_idle_mb": idle,
         "rss_baseline_mb": base,
         "rss_end_mb": end,
+        "worker_rss_mb": {"idle": worker_idle, "baseline": worker_base, "end": worker_end},
         "gateway_rss_each_quarter_mb": curve,
         "captured_total": captured_total(gateway),
         "capture_writer": capture_stats(gateway),

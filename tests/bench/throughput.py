@@ -18,6 +18,7 @@ from harness import (
     Row,
     Stack,
     capture_stats,
+    capture_worker_pid,
     compare,
     cpu_seconds,
     fact,
@@ -85,15 +86,20 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     rows: list[Row] = []
     details: dict[str, Any] = {"rounds": rounds, "slice_s": slice_s, "body_bytes": len(c.body)}
     dropped = capture_stats(env["gateway"]).get("dropped", 0)
+    worker = capture_worker_pid(env["gateway"])
     for connections in (8, 64):
+        worker_cpu = 0.0
         loads = {name: Load() for name in ports}
         for port in ports.values():  # warm-up: the gateway's pool grows to `connections`
             trio.run(closed_loop, port, raw_request(c, port), connections, 0.5, Load())
         for _ in range(rounds):
             for name, port in ports.items():
                 cpu = cpu_seconds(procs[name].pid)
+                behind = cpu_seconds(worker) if worker and name == "gateway" else 0.0
                 trio.run(closed_loop, port, raw_request(c, port), connections, slice_s, loads[name])
                 loads[name].cpu += cpu_seconds(procs[name].pid) - cpu
+                if worker and name == "gateway":  # what it was handed in this slice
+                    worker_cpu += cpu_seconds(worker) - behind
         label = f"{NAME} c={connections}"
         d, g, f = loads["direct"], loads["gateway"], loads["floor"]
         rps_target = 600.0 if connections == 8 else None
@@ -131,6 +137,14 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
         rows.append(
             compare(label, "CPU per request", "ms", d.cpu_ms, g.cpu_ms, f.cpu_ms, added=False)
         )
+        if worker and g.latencies:
+            worker_ms = worker_cpu / len(g.latencies) * MS
+            rows.append(fact(label, "capture worker CPU per request", "ms", worker_ms, None, ""))
+            rows.append(
+                fact(
+                    label, "gateway + worker CPU per request", "ms", g.cpu_ms + worker_ms, None, ""
+                )
+            )
         errors = Row(label, "errors", "n", len(d.errors), len(g.errors), len(f.errors), None, "= 0")
         errors.ok = not g.errors
         rows.append(errors)

@@ -248,7 +248,7 @@ def test_importing_the_commands_stays_light() -> None:
 
 
 def test_a_change_from_another_process_moves_data_version(tmp_path: Path) -> None:
-    from cal.store import SECRET_KEY_FILE, Store
+    from cal.store.store import SECRET_KEY_FILE, Store
 
     data_dir = tmp_path / "data"
     with Store.open(data_dir / "code-agent-lens.db", data_dir / SECRET_KEY_FILE) as runtime:

@@ -9,7 +9,7 @@ import pytest
 
 from cal.cli import run
 from cal.config import load
-from cal.store import open_store
+from cal.store.store import open_store
 
 KEYS = ("sk-ant-pool-key-one-000000000001", "sk-ant-pool-key-two-000000000002")
 

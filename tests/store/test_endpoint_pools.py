@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cal.routing.model import Endpoint
-from cal.store import SECRET_KEY_FILE, Store, StoreError
+from cal.store import StoreError
+from cal.store.store import SECRET_KEY_FILE, Store
 
 FIRST, SECOND = "sk-pool-first-key-000000000001", "sk-pool-second-key-00000000002"
 

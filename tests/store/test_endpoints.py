@@ -13,9 +13,10 @@ import pytest
 import trio
 
 from cal.routing.model import Endpoint
-from cal.store import SECRET_KEY_FILE, Store, StoreError, open_store
+from cal.store import StoreError
 from cal.store.endpoints import check_url
 from cal.store.secrets import Keyring, create_key
+from cal.store.store import SECRET_KEY_FILE, Store, open_store
 
 SECRET = "sk-ant-api03-THIS-IS-THE-CLEAR-KEY-0123456789"
 
