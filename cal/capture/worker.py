@@ -208,11 +208,27 @@ def serve(
             return
 
 
+NICENESS = 10
+"""How much lower the worker's CPU priority is than the runtime's: writing bundles is background
+work, and on a busy machine the gateway's requests (and the agent's own processes) come first.
+The spool holds what waits meanwhile."""
+
+
+def _yield_cpu() -> None:
+    nice = getattr(os, "nice", None)  # POSIX only
+    if nice is not None:
+        try:
+            nice(NICENESS)
+        except OSError:
+            pass
+
+
 def main() -> int:
     """The worker's entry point (`python -m cal.capture.worker`)."""
     for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
         if (number := getattr(signal, name, None)) is not None:
             signal.signal(number, signal.SIG_IGN)
+    _yield_cpu()
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
     lock = threading.Lock()
