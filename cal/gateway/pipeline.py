@@ -135,7 +135,7 @@ async def _serve(
             raise RequestRefused("invalid_request", "request body is not valid JSON") from None
         except msgspec.ValidationError as exc:
             raise RequestRefused("invalid_request", f"request body is not usable: {exc}") from None
-        resolution = _resolve(request, deps, route.path_model or view.model)
+        resolution = _resolve(exchange, deps, route.path_model or view.model)
         exchange.model = resolution.model
         exchange.resolved_ms = request.ms()
         exchange.stream = route.path_stream if route.path_stream is not None else view.stream
@@ -165,13 +165,11 @@ def endpoint_key(endpoint: Endpoint) -> str | None:
 _with_model = with_model
 
 
-def _resolve(request: GatewayRequest, deps: GatewayDeps, model: str | None) -> Resolution:
+def _resolve(exchange: Exchange, deps: GatewayDeps, model: str | None) -> Resolution:
     snapshot = deps.registry.snapshot
-    headers = decode_headers(request.scope["headers"])
+    pin = header_value(exchange.client_headers, PIN_HEADER)
     try:
-        resolution = resolve(
-            snapshot.endpoints, snapshot.active, model, header_value(headers, PIN_HEADER)
-        )
+        resolution = resolve(snapshot.endpoints, snapshot.active, model, pin)
     except PinError as exc:
         raise RequestRefused("invalid_request", str(exc), exchange_kind="no_endpoint") from None
     if not resolution.candidates:
