@@ -85,11 +85,16 @@ class AttemptLoop:
         self.rng = rng or random.Random()
         self.t0 = trio.current_time()
         self.last: _Last | None = None
+        self.unsealed = False
         self.leg: Leg | None = None
         """The leg of the latest attempt (its translation notes and usage end up on the record)."""
 
-    async def run(self, resolution: Resolution, body: bytes, body_model: str | None) -> None:
-        """Try the candidates until an answer reaches the client (or every try is spent)."""
+    async def run(
+        self, resolution: Resolution, body: bytes, body_model: str | None, *, unsealed: bool = False
+    ) -> None:
+        """Try the candidates until an answer reaches the client (or every try is spent).
+        `unsealed`: the body is known to hold no reasoning envelope (cal/gateway/prepare.py)."""
+        self.unsealed = unsealed
         candidates = resolution.candidates
         reason = resolution.reason
         index, on_endpoint = 0, 0
@@ -131,7 +136,9 @@ class AttemptLoop:
         exchange.raw_events, exchange.client_events = [], []  # a failed try's events are dropped
         exchange.error = None
         exchange.transform_input = exchange.transform_output = None
-        prepared = prepare(self.route, exchange, endpoint, body, body_model, credential.key)
+        prepared = prepare(
+            self.route, exchange, endpoint, body, body_model, credential.key, unsealed=self.unsealed
+        )
         self.leg = prepared.leg
         return prepared
 

@@ -15,7 +15,7 @@ import trio
 
 from cal.capture.model import ErrorInfo, Exchange, Usage
 from cal.config import Settings
-from cal.formats import parse_format
+from cal.formats import ApiFormat, parse_format
 from cal.formats.routes import ClientRoute
 from cal.gateway.answer import record_answer
 from cal.gateway.asgi import JSON, ClientGone, GatewayRequest, RequestRefused
@@ -32,6 +32,7 @@ from cal.routing.model import Endpoint
 from cal.routing.resolve import PIN_HEADER, PinError, Resolution, resolve
 from cal.service import ExchangeSink
 from cal.store.ledger import exchange_cost
+from cal.transform.passthrough import UnsealedAnthropicMessage
 from cal.usage.calibration import Calibrator
 from cal.usage.estimate import count_response_body, counted_tokens
 from cal.usage.extract import summarize_body, summarize_events
@@ -46,7 +47,33 @@ class _BodyView(msgspec.Struct):
     stream: bool = False
 
 
+class _AnthropicView(_BodyView):
+    """An Anthropic body's view that also proves, in the same pass, that no message holds a
+    reasoning envelope (so the pass-through need not scan the body for one)."""
+
+    messages: list[UnsealedAnthropicMessage] = []
+
+
 _decode_view = msgspec.json.Decoder(_BodyView).decode
+_decode_anthropic_view = msgspec.json.Decoder(_AnthropicView).decode
+
+
+def decode_view(fmt: ApiFormat, body: bytes) -> tuple[_BodyView, bool]:
+    """(the model and stream fields, whether the body is known to hold no envelope).
+
+    Raises RequestRefused for a body that is not JSON or whose two fields are unusable.
+    """
+    if fmt == "anthropic":
+        try:
+            return _decode_anthropic_view(body), True
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass  # an envelope or an unexpected shape: decided below and in prepare, as before
+    try:
+        return _decode_view(body), False
+    except msgspec.DecodeError:
+        raise RequestRefused("invalid_request", "request body is not valid JSON") from None
+    except msgspec.ValidationError as exc:
+        raise RequestRefused("invalid_request", f"request body is not usable: {exc}") from None
 
 
 class GatewayDeps:
@@ -129,12 +156,7 @@ async def _serve(
         body = await request.read_body(deps.settings.max_request_bytes)
         exchange.client_body = body
         exchange.body_read_ms = request.ms()
-        try:
-            view = _decode_view(body)
-        except msgspec.DecodeError:
-            raise RequestRefused("invalid_request", "request body is not valid JSON") from None
-        except msgspec.ValidationError as exc:
-            raise RequestRefused("invalid_request", f"request body is not usable: {exc}") from None
+        view, unsealed = decode_view(route.format, body)
         resolution = _resolve(exchange, deps, route.path_model or view.model)
         exchange.model = resolution.model
         exchange.resolved_ms = request.ms()
@@ -146,7 +168,7 @@ async def _serve(
         if route.operation == "count_tokens" and first.format != route.format:
             await _estimate_tokens(request, route, exchange, body, deps.calibrator)
             return
-        await _forward(request, route, exchange, resolution, body, view.model, deps)
+        await _forward(request, route, exchange, resolution, body, view.model, deps, unsealed)
     except RequestRefused as refused:
         exchange.error = ErrorInfo(refused.exchange_kind, refused.message)
         if not request.response_started:
@@ -189,12 +211,13 @@ async def _forward(
     body: bytes,
     body_model: str | None,
     deps: GatewayDeps,
+    unsealed: bool,
 ) -> None:
     loop = AttemptLoop(
         request, route, exchange, deps.settings, deps.pool, deps.health, rng=deps.rng
     )
     try:
-        await loop.run(resolution, body, body_model)
+        await loop.run(resolution, body, body_model, unsealed=unsealed)
     finally:
         account_exchange(exchange, loop.leg, route, body, deps.health, deps.calibrator)
 

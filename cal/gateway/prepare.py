@@ -64,14 +64,17 @@ def prepare(
     body: bytes,
     body_model: str | None,
     key: str | None,
+    *,
+    unsealed: bool = False,
 ) -> Prepared:
     """The call for `endpoint` with `key` (None: the client's own credential is forwarded).
 
     `body_model` is the model as the body names it (maybe `@endpoint/model`); `exchange.model`
-    is the model the client meant.
+    is the model the client meant. `unsealed`: the body is known to hold no reasoning envelope
+    (see `UnsealedAnthropicMessage`), so a pass-through need not look for one.
     """
     if endpoint.format == route.format:
-        return _pass_through(route, exchange, endpoint, body, body_model, key)
+        return _pass_through(route, exchange, endpoint, body, body_model, key, unsealed)
     return _translated(route, exchange, endpoint, body, key)
 
 
@@ -86,9 +89,10 @@ def _pass_through(
     body: bytes,
     body_model: str | None,
     key: str | None,
+    unsealed: bool,
 ) -> Prepared:
     model = endpoint.map_model(exchange.model)
-    stripped = strip_envelopes(route.format, body)
+    stripped = None if unsealed else strip_envelopes(route.format, body)
     if stripped is not None:  # a conversation that crossed APIs carries our reasoning envelopes
         body, count = stripped
         exchange.notes.append(

@@ -11,7 +11,7 @@ Rule: pure; plain dict/list decoding so every field the client sent is kept.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -21,6 +21,24 @@ from cal.transform.common import arr, obj
 _MARK = b'"gw1.'
 GEMINI_SKIP_SIGNATURE = "skip_thought_signature_validator"
 """Gemini's documented placeholder for a function call whose real signature is unknown."""
+
+
+_Unsealed = Annotated[str, msgspec.Meta(pattern=r"^(?!gw1\.)")]
+"""A string that is not one of our envelopes (a sealed one fails validation)."""
+
+
+class _UnsealedBlock(msgspec.Struct):
+    signature: _Unsealed | None = None
+    data: _Unsealed | None = None
+
+
+class UnsealedAnthropicMessage(msgspec.Struct):
+    """An Anthropic message whose content blocks hold no envelope where `strip_envelopes` looks
+    (`signature`, `data`). A body's `messages` that decode as a list of these need no stripping,
+    which the gateway learns while it decodes the body anyway; anything else (an envelope, or a
+    shape this does not expect) fails validation, and `strip_envelopes` decides as before."""
+
+    content: str | list[_UnsealedBlock] = ""
 
 
 def _sealed(value: Any) -> bool:

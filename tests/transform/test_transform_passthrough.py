@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import json
 
+import msgspec
+import pytest
+from hypothesis import given, settings, strategies as st
+
 from cal.transform.ir import Thinking, seal
-from cal.transform.passthrough import GEMINI_SKIP_SIGNATURE, strip_envelopes
+from cal.transform.passthrough import (
+    GEMINI_SKIP_SIGNATURE,
+    UnsealedAnthropicMessage,
+    strip_envelopes,
+)
 
 SEALED = seal(Thinking(text="t", signature="blob", origin="openai-responses"))
 
@@ -51,3 +59,50 @@ def test_gemini_sealed_signatures_become_the_placeholder_on_calls() -> None:
         {"thoughtSignature": GEMINI_SKIP_SIGNATURE, "functionCall": {"name": "f", "args": {}}},
         {"text": "kept"},
     ]
+
+
+_STRINGS = st.sampled_from([SEALED, "gw1.", "gw1", "xgw1.", "EqQB", " gw1.x", ""])
+_VALUES = st.one_of(
+    _STRINGS,
+    st.none(),
+    st.integers(),
+    st.text(max_size=8),
+    st.dictionaries(st.sampled_from(["a", "data"]), _STRINGS, max_size=2),
+)
+_BLOCKS = st.dictionaries(st.sampled_from(["type", "signature", "data", "text"]), _VALUES)
+_MESSAGES = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"role": st.just("user"), "content": st.text(max_size=8)}),
+        st.fixed_dictionaries({"role": st.just("assistant"), "content": st.lists(_BLOCKS)}),
+        st.dictionaries(st.just("content"), _VALUES),
+        _VALUES,
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=400)
+@given(messages=st.one_of(_MESSAGES, _VALUES), model=st.one_of(st.none(), st.just("m")))
+def test_a_body_the_typed_view_calls_unsealed_never_needs_stripping(
+    messages: object, model: str | None
+) -> None:
+    """The gateway skips `strip_envelopes` for an Anthropic body whose messages decode as
+    UnsealedAnthropicMessage (it learns that in the pass that reads the model): sound only if
+    `strip_envelopes` would have left every such body alone."""
+    body = json.dumps({"model": model, "messages": messages}).encode()
+    try:
+        msgspec.json.decode(body, type=_View)
+    except msgspec.ValidationError:
+        return  # not proven unsealed: the gateway runs strip_envelopes as before
+    assert strip_envelopes("anthropic", body) is None
+
+
+class _View(msgspec.Struct):
+    messages: list[UnsealedAnthropicMessage] = []
+
+
+def test_a_sealed_block_fails_the_typed_view() -> None:
+    for block in ({"type": "thinking", "signature": SEALED}, {"data": SEALED}):
+        body = json.dumps({"messages": [{"role": "assistant", "content": [block]}]}).encode()
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.json.decode(body, type=_View)
