@@ -15,6 +15,8 @@ from typing import Any
 import trio
 
 RECEIVE_BYTES = 65536
+TAKE_AHEAD = 4
+"""`take` allocates at most this many times the bytes already received."""
 _END = b"\r\n\r\n"
 
 
@@ -64,28 +66,30 @@ class BufferedStream:
 
     async def take(self, size: int) -> bytes | None:
         """Exactly `size` bytes: the buffered ones, then the rest straight off the socket into
-        one buffer (no per-read copies); None (and `gone`) when the peer leaves first."""
+        one buffer (no per-read copies); None (and `gone`) when the peer leaves first. The buffer
+        is never more than TAKE_AHEAD times what has arrived, so a client that announces a large
+        body and sends little holds little memory."""
         buffer = self.buffer
         if len(buffer) >= size:
             data = bytes(buffer[:size])
             del buffer[:size]
             return data
-        out = bytearray(size)
-        view = memoryview(out)
         got = len(buffer)
-        view[:got] = buffer
+        out = bytearray(min(size, TAKE_AHEAD * max(got, RECEIVE_BYTES)))
+        out[:got] = buffer
         buffer.clear()
         sock = self.stream.socket
         while got < size:
+            if got == len(out):  # full: grow, still within TAKE_AHEAD times what came
+                out.extend(bytes(min(size, TAKE_AHEAD * got) - got))
             try:
-                count = await sock.recv_into(view[got:])
+                count = await sock.recv_into(memoryview(out)[got:])
             except (OSError, trio.ClosedResourceError):
                 count = 0
             if not count:
                 self.gone = True
                 return None
             got += count
-        view.release()
         return bytes(out)
 
     async def write(self, data: bytes) -> None:

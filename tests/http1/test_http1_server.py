@@ -224,17 +224,19 @@ async def test_chunked_request_body_arrives_as_it_is_sent() -> None:
     assert again.status == 204
 
 
-async def test_content_length_body_sent_in_pieces_arrives_in_one_message() -> None:
-    body = b"0123456789abcdef" * 12_800  # 200 KB, sent in three writes with pauses between
+@pytest.mark.parametrize("size", [200_000, 1_500_000])  # the second grows the buffer
+async def test_content_length_body_sent_in_pieces_arrives_in_one_message(size: int) -> None:
+    body = (b"0123456789abcdef" * (size // 16 + 1))[:size]
+    step = size // 3 + 1
     async with serving(echo) as served:
         with trio.fail_after(10):
             client = await served.connect()
             await client.send(
                 b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: %d\r\n\r\n" % len(body)
             )
-            for start in (0, 70_000, 140_000):
+            for start in range(0, size, step):  # three writes with pauses between
                 await trio.sleep(0.05)
-                await client.send(body[start : start + 70_000])
+                await client.send(body[start : start + step])
             response = await client.response()
             await client.send(get())  # the next request on the connection is intact
             again = await client.response()
