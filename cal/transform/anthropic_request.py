@@ -22,6 +22,7 @@ from cal.transform import TranslationContext, TranslationError
 from cal.transform.common import (
     canonical,
     load,
+    memo_parsed_tools,
     ok_float,
     ok_int,
     ok_str,
@@ -225,25 +226,9 @@ def _tools(tools: Any, note: Callable[[str], None]) -> list[Tool]:
 
 
 def memo_tools(tools: msgspec.Raw | None, ctx: TranslationContext) -> list[Tool]:
-    """`parse_tools` of a raw `tools` field, from `ctx.memo` when these bytes were parsed before
-    (Claude Code sends the same tool list on every turn). The Tool objects are shared between
-    requests: nothing downstream mutates them."""
-    if tools is None:
-        return []
-    source = bytes(tools)
-    memo = ctx.memo
-    parsed: tuple[tuple[Tool, ...], tuple[str, ...]] | None = (
-        memo.parsed("anthropic.tools", source) if memo is not None else None
-    )
-    if parsed is None:
-        notes: list[str] = []
-        parsed = tuple(_tools(msgspec.json.decode(source), notes.append)), tuple(notes)
-        if memo is not None:
-            memo.keep_parsed("anthropic.tools", source, parsed)
-            memo.share(parsed[0])
-    for message in parsed[1]:
-        ctx.note(message)
-    return list(parsed[0])
+    """`parse_tools` of a raw `tools` field, memoized by its bytes (Claude Code sends the same
+    tool list on every turn)."""
+    return [] if tools is None else memo_parsed_tools("anthropic.tools", tools, ctx, _tools)
 
 
 def parse_tool_choice(tc: Any) -> tuple[ToolChoice | None, bool | None]:

@@ -120,6 +120,31 @@ def memo_rendered(
     return done[0]
 
 
+def memo_parsed_tools(
+    what: str,
+    tools: msgspec.Raw,
+    ctx: TranslationContext,
+    parse: Callable[[Any, Callable[[str], None]], list[Tool]],
+) -> list[Tool]:
+    """`parse` of a raw `tools` field, from `ctx.memo` when these bytes were parsed before (code
+    agents send the same tool list on every turn), its notes replayed onto `ctx`. The Tool
+    objects are shared between requests: nothing downstream mutates them."""
+    source = bytes(tools)
+    memo = ctx.memo
+    parsed: tuple[tuple[Tool, ...], tuple[str, ...]] | None = (
+        memo.parsed(what, source) if memo is not None else None
+    )
+    if parsed is None:
+        notes: list[str] = []
+        parsed = tuple(parse(msgspec.json.decode(source), notes.append)), tuple(notes)
+        if memo is not None:
+            memo.keep_parsed(what, source, parsed)
+            memo.share(parsed[0])
+    for message in parsed[1]:
+        ctx.note(message)
+    return list(parsed[0])
+
+
 def try_decode(data: bytes) -> Any:
     """`data` decoded as JSON, or None when it is not JSON."""
     try:

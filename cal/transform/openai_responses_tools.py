@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from cal.transform import TranslationContext
-from cal.transform.common import arr, ok_bool, ok_str
+from cal.transform.common import arr, memo_parsed_tools, ok_bool, ok_str
 from cal.transform.ir import Tool
 from cal.transform.openai_responses_items import raw
 
@@ -110,21 +110,7 @@ def parse_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
 
 
 def memo_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
-    """`parse_tools` of a decoded value, or of raw JSON from `ctx.memo` when these bytes were
-    parsed before. The Tool objects are shared between requests: nothing downstream mutates them."""
+    """`parse_tools` of a decoded value, or of raw JSON memoized by its bytes."""
     if not isinstance(tools, msgspec.Raw):
         return parse_tools(tools, ctx)
-    source = bytes(tools)
-    memo = ctx.memo
-    parsed: tuple[tuple[Tool, ...], tuple[str, ...]] | None = (
-        memo.parsed("responses.tools", source) if memo is not None else None
-    )
-    if parsed is None:
-        notes: list[str] = []
-        parsed = tuple(_tools(msgspec.json.decode(source), notes.append)), tuple(notes)
-        if memo is not None:
-            memo.keep_parsed("responses.tools", source, parsed)
-            memo.share(parsed[0])
-    for message in parsed[1]:
-        ctx.note(message)
-    return list(parsed[0])
+    return memo_parsed_tools("responses.tools", tools, ctx, _tools)
