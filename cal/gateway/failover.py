@@ -85,7 +85,6 @@ class AttemptLoop:
         self.rng = rng or random.Random()
         self.t0 = trio.current_time()
         self.last: _Last | None = None
-        self.unsealed = False
         self.leg: Leg | None = None
         """The leg of the latest attempt (its translation notes and usage end up on the record)."""
 
@@ -94,7 +93,6 @@ class AttemptLoop:
     ) -> None:
         """Try the candidates until an answer reaches the client (or every try is spent).
         `unsealed`: the body is known to hold no reasoning envelope (cal/gateway/prepare.py)."""
-        self.unsealed = unsealed
         candidates = resolution.candidates
         reason = resolution.reason
         index, on_endpoint = 0, 0
@@ -105,7 +103,7 @@ class AttemptLoop:
                 reason = f"failover: every key of {endpoint.name!r} is cooling down or out"
                 index, on_endpoint = index + 1, 0
                 continue
-            prepared = self._prepare(endpoint, credential, body, body_model)
+            prepared = self._prepare(endpoint, credential, body, body_model, unsealed)
             outcome = await self._attempt(endpoint, credential, prepared, reason)
             on_endpoint += 1
             if outcome.kind == "ok":
@@ -128,7 +126,12 @@ class AttemptLoop:
         await self._give_up(candidates, reason)
 
     def _prepare(
-        self, endpoint: Endpoint, credential: Credential, body: bytes, body_model: str | None
+        self,
+        endpoint: Endpoint,
+        credential: Credential,
+        body: bytes,
+        body_model: str | None,
+        unsealed: bool,
     ) -> Prepared:
         exchange = self.exchange
         exchange.endpoint, exchange.upstream_format = endpoint.name, endpoint.format
@@ -137,7 +140,7 @@ class AttemptLoop:
         exchange.error = None
         exchange.transform_input = exchange.transform_output = None
         prepared = prepare(
-            self.route, exchange, endpoint, body, body_model, credential.key, unsealed=self.unsealed
+            self.route, exchange, endpoint, body, body_model, credential.key, unsealed=unsealed
         )
         self.leg = prepared.leg
         return prepared

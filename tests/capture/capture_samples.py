@@ -6,8 +6,10 @@ import itertools
 from typing import Any
 
 import msgspec
+import trio
 
 from cal.capture.model import Attempt, ErrorInfo, Exchange, StreamEvent, Usage
+from cal.capture.writer import CaptureWriter
 
 ANTHROPIC_KEY = (
     "sk-ant-api03-"
@@ -145,3 +147,14 @@ def failed(**overrides: Any) -> Exchange:
     }
     fields.update(overrides)
     return make(**fields)
+
+
+async def write_all(writer: CaptureWriter, exchanges: list[Exchange]) -> None:
+    """Run `writer`, submit `exchanges`, stop it: when this returns, it has written them all."""
+    stop = trio.Event()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(writer.run, stop)
+            for exchange in exchanges:
+                assert writer.submit_nowait(exchange)
+            stop.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import trio
+from capture_samples import write_all
 
 from cal.capture.model import Exchange
 from cal.capture.retention import RetentionLimits, prune
@@ -20,13 +20,7 @@ DAY = 86400.0
 
 async def _write(settings: Settings, exchanges: list[Exchange]) -> None:
     writer = CaptureWriter(settings)
-    stop = trio.Event()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(writer.run, stop)
-            for exchange in exchanges:
-                assert writer.submit_nowait(exchange)
-            stop.set()
+    await write_all(writer, exchanges)
     assert writer.statistics().written == len(exchanges)
 
 

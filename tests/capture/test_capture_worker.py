@@ -13,6 +13,7 @@ import msgspec
 import psutil
 import pytest
 import trio
+from capture_samples import write_all
 
 from cal.capture.engines import CaptureWorkerError, WorkerProcess, start_engine, worker_command
 from cal.capture.model import Exchange
@@ -25,16 +26,6 @@ def _command() -> list[str]:
     command = worker_command()
     assert command is not None
     return command
-
-
-async def _write_all(writer: CaptureWriter, exchanges: list[Exchange]) -> None:
-    stop = trio.Event()
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(writer.run, stop)
-            for exchange in exchanges:
-                assert writer.submit_nowait(exchange)
-            stop.set()
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -59,7 +50,7 @@ async def test_the_worker_writes_what_the_thread_writes(
     for process in (True, False):
         settings = make_settings(data_dir=tmp_path / str(process))
         writer = CaptureWriter(settings, process=process)
-        await _write_all(writer, exchanges)
+        await write_all(writer, exchanges)
         assert (writer.statistics().written, writer.statistics().failed) == (3, 0)
         trees.append(_tree(settings.dump_dir))
         rows.append(_rows(settings.db_path))
@@ -132,7 +123,7 @@ async def test_an_exchange_that_cannot_be_handed_over_fails_alone(
     writer = CaptureWriter(make_settings(), process=True)
     odd = make_exchange(request_id="odd")
     odd.notes = [object()]  # type: ignore[list-item]
-    await _write_all(writer, [make_exchange(), odd, make_exchange()])
+    await write_all(writer, [make_exchange(), odd, make_exchange()])
     stats = writer.statistics()
     assert (stats.written, stats.failed, stats.dropped) == (2, 1, 0)
     assert stats.last_error is not None and "odd" in stats.last_error
