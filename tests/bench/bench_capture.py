@@ -384,15 +384,24 @@ def report(rows: list[tuple[str, Figure]]) -> None:
         )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options (bench_units.py takes them too)."""
     parser.add_argument("--small", type=int, default=3000)
     parser.add_argument("--stream", type=int, default=600)
     parser.add_argument("--ledger", type=int, default=20000)
     parser.add_argument("--rate", type=float, default=600.0)
     parser.add_argument("--busy-s", type=float, default=10.0)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
+    """Measure and print with the options `add_arguments` defined."""
     report(figures(args.small, args.stream, args.ledger, args.rate, args.busy_s))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    run(parser.parse_args())
     return 0
 
 

@@ -1,9 +1,13 @@
-"""In-process figures the issue notes quote: per-event stream cost per route, the work left on
-the loop after each response, and the capture writer's sustained bundles per second.
+"""In-process figures the issue notes quote: the body work before the upstream call, per-event
+stream cost per route, the work left on the loop after each response, and the capture writer's
+sustained bundles per second.
 
-Usage: python tests/bench/bench_units.py [--repeat 200] [--small 3000] [--stream 600]
-                                         [--ledger 20000] [--rate 600] [--busy-s 10]
+Usage: python tests/bench/bench_units.py [--repeat 200] [--requests-only] [--small 3000]
+                                         [--stream 600] [--ledger 20000] [--rate 600] [--busy-s 10]
 
+Request body work: the Anthropic view and envelope check (apart and in one typed decode) at 50
+and 200 KB, and request translation of scenario 2's two translated routes, µs per request. With
+PYTHONPATH set to an older checkout it measures that cal (the typed view only where it exists).
 Translation: every golden upstream stream under tests/fixtures/transform is fed through a fresh
 StreamTranslator `--repeat` times; the table gives µs per upstream event per route (median over
 the route's scenarios). Legs: the mock's 64-delta streams of benchmark scenario 2 (a 50 KB
@@ -28,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-from bench_capture import figures as capture_figures, report as capture_report
+from bench_capture import add_arguments as add_capture_arguments, run as run_capture
 from harness import claude_call, responses_call
 
 from cal.capture.model import Attempt, Exchange
@@ -47,6 +51,7 @@ from cal.mock import (
 from cal.mock.reply import MockOptions, PathInfo, plan_reply
 from cal.sse import SSEDecoder, SSEEvent
 from cal.transform import Route, TranslationContext, available_routes, lookup
+from cal.transform.passthrough import strip_envelopes
 from cal.usage.calibration import Calibrator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -227,16 +232,64 @@ def post_response_us(cases: list[LegCase], repeat: int) -> dict[str, float]:
     return out
 
 
+def body_view_us(repeat: int) -> dict[str, float]:
+    """µs per request of the Anthropic view (model, stream) and the envelope check, done apart
+    (`_BodyView` decode, then `strip_envelopes`'s scan) and in one typed decode (`decode_view`),
+    at 50 and 200 KB; empty for a cal older than `decode_view`."""
+    try:
+        from cal.gateway.pipeline import _decode_view, decode_view
+    except ImportError:
+        return {}
+    out: dict[str, float] = {}
+    for kb in (50, 200):
+        body = claude_call(kb, stream=True).body
+
+        def apart(body: bytes = body) -> object:
+            return _decode_view(body), strip_envelopes("anthropic", body)
+
+        def typed(body: bytes = body) -> object:
+            return decode_view("anthropic", body)
+
+        out[f"view + envelope scan, {kb} KB"] = cpu_us_each(apart, repeat)
+        out[f"typed view (decode_view), {kb} KB"] = cpu_us_each(typed, repeat)
+    return out
+
+
+def request_translation_us(repeat: int) -> dict[str, float]:
+    """µs of `translate_request` per 50 KB body on scenario 2's two translated routes."""
+    pairs: list[tuple[ApiFormat, ApiFormat, bytes]] = [
+        ("anthropic", "openai-chat", claude_call(50, stream=True).body),
+        ("openai-responses", "anthropic", responses_call(50, stream=True).body),
+    ]
+    out: dict[str, float] = {}
+    for client, upstream, request in pairs:
+        route = lookup(client, upstream)
+
+        def translate(route: Route = route, body: bytes = request) -> object:
+            ctx = TranslationContext(
+                request_id="req_bench", client_model="m", upstream_model="m", stream=True
+            )
+            return route.translate_request(body, ctx)
+
+        out[f"translate_request {client}->{upstream}, 50 KB"] = cpu_us_each(translate, repeat)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--small", type=int, default=3000)
-    parser.add_argument("--stream", type=int, default=600)
-    parser.add_argument("--ledger", type=int, default=20000)
-    parser.add_argument("--rate", type=float, default=600.0)
-    parser.add_argument("--busy-s", type=float, default=10.0)
+    parser.add_argument(
+        "--requests-only", action="store_true", help="only the request body work, then stop"
+    )
+    add_capture_arguments(parser)
     args = parser.parse_args()
-    print(f"{'route':36} µs per upstream event")
+    print(f"{'request body work':52} µs per request")
+    work = body_view_us(args.repeat) | request_translation_us(args.repeat)
+    for name, micros in work.items():
+        print(f"{name:52} {micros:6.1f}")
+    if args.requests_only:
+        return 0
+    print(f"\n{'route':36} µs per upstream event")
     for name, micros in sorted(translation_us_per_event(args.repeat).items()):
         print(f"{name:36} {micros:6.1f}")
     cases = leg_cases()
@@ -245,7 +298,7 @@ def main() -> int:
     for case in cases:
         print(f"{case.label:42} {legs[case.label]:8.1f}  {post[case.label]:15.0f}")
     print("(* the routes of benchmark scenario 2)")
-    capture_report(capture_figures(args.small, args.stream, args.ledger, args.rate, args.busy_s))
+    run_capture(args)
     return 0
 
 
