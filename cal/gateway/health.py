@@ -7,7 +7,6 @@ reports it for `/debug/obs/api/status`. It holds credential ids and masked keys,
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -31,9 +30,10 @@ def endpoint_keys(endpoint: Endpoint) -> list[str]:
     return []
 
 
-def _fingerprint(keys: Sequence[str]) -> str:
-    digest = hashlib.sha256("\0".join(keys).encode()).hexdigest()
-    return digest[:16]
+def _fingerprint(keys: Sequence[str]) -> int:
+    """Tells one key pool from another within this process (a salted hash: not a key, and
+    cheap, as every attempt's pick asks for it)."""
+    return hash(tuple(keys))
 
 
 class Credential(msgspec.Struct, frozen=True):

@@ -53,12 +53,12 @@ class CredentialBook:
 
     def __init__(self) -> None:
         self._health: dict[tuple[str, str], CredentialHealth] = {}
-        self._fingerprints: dict[str, str] = {}
+        self._fingerprints: dict[str, int] = {}
 
     def health(self, endpoint: str, credential: str) -> CredentialHealth:
         return self._health.setdefault((endpoint, credential), CredentialHealth())
 
-    def sync(self, endpoint: str, fingerprint: str) -> None:
+    def sync(self, endpoint: str, fingerprint: int) -> None:
         """Forget an endpoint's health when its keys changed (`fingerprint` is not a key)."""
         if self._fingerprints.get(endpoint) == fingerprint:
             return

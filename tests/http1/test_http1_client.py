@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,6 +101,23 @@ async def test_the_client_adds_host_and_content_length_only() -> None:
             ]
             assert server.heads[1].split(b"\r\n") == [b"GET / HTTP/1.1", host]
             assert server.bodies == [b"hello"]
+
+
+async def test_a_large_body_is_written_whole_behind_its_head() -> None:
+    """A body larger than the socket's buffer is taken by the kernel in parts: the server gets
+    every byte in order, and the connection serves on."""
+    body = random.Random(7).randbytes(3 * 1024 * 1024)
+    with trio.fail_after(LIMIT_S):
+        async with raw_server(keep_answering(answer())) as server:
+            client = HttpClient()
+            for path in ("/big", "/again"):
+                response = await client.send(
+                    "POST", server.url + path, [], body, connect_timeout_s=5
+                )
+                assert await response.read() == b"ok"
+            assert server.bodies == [body, body]
+            assert server.heads[1].split(b"\r\n")[-1] == b"content-length: %d" % len(body)
+            assert server.accepted == 1
 
 
 async def _chunked(connection: RawConnection) -> None:

@@ -46,11 +46,11 @@ def test_a_later_cooldown_wins_and_new_keys_reset_health() -> None:
     book.cool("e", "cred-1", until=30.0, reason="reset")
     book.cool("e", "cred-1", until=10.0, reason="retry-after")
     assert book.health("e", "cred-1").cooling_until == 30.0
-    book.sync("e", "fingerprint-a")
+    book.sync("e", 1)
     book.take_out("e", "cred-1", "401")
-    book.sync("e", "fingerprint-a")
+    book.sync("e", 1)
     assert book.health("e", "cred-1").taken_out == "401"
-    book.sync("e", "fingerprint-b")
+    book.sync("e", 2)
     assert book.health("e", "cred-1").taken_out is None
 
 
