@@ -121,15 +121,23 @@ class Stack:
         proc.wait_line(r"pipe ready")
         return proc
 
-    def gateway(self, upstream: Proc, fmt: str = "anthropic", *, capture: bool = True) -> Proc:
-        """`cal obs up` with one endpoint (the mock, in format `fmt`) in a fresh data dir."""
+    def gateway(
+        self,
+        upstream: Proc,
+        fmt: str = "anthropic",
+        *,
+        capture: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> Proc:
+        """`cal obs up` with one endpoint (the mock, in format `fmt`) in a fresh data dir;
+        `extra_env`: more environment variables for its process."""
         data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=self.tmp))
         add_endpoint(data_dir, upstream, fmt)
         port, portal = free_port(), free_port()
         proc = self.spawn(
             "gateway",
             obs_up_argv(data_dir, port, portal),
-            clean_env(OBS_DUMP_ENABLED="true" if capture else "false"),
+            clean_env(OBS_DUMP_ENABLED="true" if capture else "false") | (extra_env or {}),
         )
         proc.port = port
         proc.extra.update(portal=portal, data_dir=data_dir, fmt=fmt)

@@ -1,0 +1,77 @@
+"""Time to first byte after an idle pause: what a request costs once every process on its path
+has slept (in scenario 2, each path waits about 2.6 s between two of its streams).
+
+Usage: python tests/bench/idle.py [--pauses 0,0.05,1] [--rounds 25] [--size 50]
+                                  [--gateway-env NAME=VALUE ...]
+
+Short Anthropic streams (2 deltas, 1 ms apart) go to the mock directly, through the gateway and
+through the floor, one keep-alive connection each, the order rotating, with the pause before
+every request. With `--gateway-env`, a second gateway started with those environment variables
+(allocator settings, say) joins the rotation, so both gateways are compared in the same window.
+Prints TTFB p50 and p90 per path and pause, and p50 minus direct.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import time
+
+from harness import Call, Proc, Stack, call, claude_call, p50, quantile
+
+MS = 1000.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pauses", default="0,0.05,1", help="seconds, comma-separated")
+    parser.add_argument("--rounds", type=int, default=25, help="requests per path and pause")
+    parser.add_argument("--size", type=int, default=50, help="request body, KB")
+    parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.gateway_env)
+    stack = Stack()
+    try:
+        mock = stack.mock()
+        paths: dict[str, Proc] = {"direct": mock, "gateway": stack.gateway(mock)}
+        if extra:
+            paths["gateway+env"] = stack.gateway(mock, extra_env=extra)
+        paths["floor"] = stack.pipe(mock)
+        c = claude_call(args.size, True)
+        short = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
+        print(f"TTFB, ms; {args.rounds} requests per path and pause; gateway+env: {extra or '-'}")
+        print(f"{'pause s':>8}  " + "  ".join(f"{name:>22}" for name in paths))
+        for pause in (float(p) for p in args.pauses.split(",")):
+            got = _rounds({n: p.port for n, p in paths.items()}, short, args.rounds, pause)
+            direct = p50(got["direct"])
+            cells = [
+                f"{p50(v):6.2f} /{quantile(v, 0.9):6.2f} ({p50(v) - direct:+5.2f})"
+                for v in got.values()
+            ]
+            print(f"{pause:>8g}  " + "  ".join(f"{cell:>22}" for cell in cells), flush=True)
+        print("each cell: p50 / p90 (p50 minus direct)")
+    finally:
+        stack.close()
+    return 0
+
+
+def _rounds(ports: dict[str, int], c: Call, rounds: int, pause: float) -> dict[str, list[float]]:
+    conns = {name: http.client.HTTPConnection("127.0.0.1", port) for name, port in ports.items()}
+    out: dict[str, list[float]] = {name: [] for name in ports}
+    names = list(ports)
+    try:
+        for name in names:  # warm each connection (and the gateway's upstream connection)
+            call(conns[name], c)
+        for i in range(rounds):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                time.sleep(pause)
+                out[name].append(call(conns[name], c).ttfb * MS)
+    finally:
+        for conn in conns.values():
+            conn.close()
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
