@@ -209,23 +209,12 @@ def serve(
 
 
 NICENESS = 10
-"""How much lower the worker's CPU priority is than the runtime's where it cannot run as idle
-work (below): writing bundles is background work, and on a busy machine the gateway's requests
-(and the agent's own processes) come first. The spool holds what waits meanwhile."""
+"""How much lower the worker's CPU priority is than the runtime's: writing bundles is background
+work, and on a busy machine the gateway's requests (and the agent's own processes) come first.
+The spool holds what waits meanwhile."""
 
 
 def _yield_cpu() -> None:
-    """Run as idle work where the OS has that (Linux SCHED_IDLE: any other runnable task takes
-    the CPU from the worker at once), else at NICENESS. Bundles then wait for a free moment
-    instead of delaying the requests in flight (docs/benchmarks.md, session 4: scenario 1's p99
-    at 200 KB); a starved worker's backlog waits in the spool."""
-    idle = getattr(os, "SCHED_IDLE", None)
-    if idle is not None:
-        try:
-            os.sched_setscheduler(0, idle, os.sched_param(0))
-            return
-        except OSError:
-            pass
     nice = getattr(os, "nice", None)  # POSIX only
     if nice is not None:
         try:
