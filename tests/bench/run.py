@@ -142,6 +142,8 @@ def main() -> int:
             "gateway": stack.gateway(mock, "anthropic"),
             "binary": args.binary,
         }
+        if 1 in chosen:
+            env["gateway_nocapture"] = stack.gateway(mock, "anthropic", capture=False)
         if 2 in chosen:
             env["gateway_chat"] = stack.gateway(mock, "openai-chat")
         for number in chosen:
