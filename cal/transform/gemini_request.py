@@ -21,6 +21,7 @@ from cal.formats import ApiFormat
 from cal.transform import TranslationContext, TranslationError
 from cal.transform.common import arr, decode_object, obj, ok_bool, ok_float, ok_int, ok_str, raw
 from cal.transform.ir import (
+    ENVELOPE_PREFIX,
     File,
     Image,
     Message,
@@ -82,13 +83,13 @@ def seal_signature(block: Thinking) -> str:
 
 def unseal_signature(signature: str) -> Thinking | None:
     """The block inside a signature made by `seal_signature` (or a bare envelope), else None."""
-    if signature.startswith("gw1."):
+    if signature.startswith(ENVELOPE_PREFIX):
         return unseal(signature)
     try:
         text = base64.b64decode(signature.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError):
         return None
-    return unseal(text.decode("ascii", "replace")) if text.startswith(b"gw1.") else None
+    return unseal(text.decode("ascii", "replace")) if text.startswith(ENVELOPE_PREFIX.encode()) else None
 
 
 def signature_block(signature: str) -> Thinking:

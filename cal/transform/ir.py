@@ -338,7 +338,8 @@ def safe_tool_id(call_id: str, prefix: str = "toolu_") -> str:
     return f"{prefix}{cleaned}_{digest}" if cleaned else f"{prefix}{digest}"
 
 
-_ENVELOPE = "gw1."
+ENVELOPE_PREFIX = "gw1."
+"""How every envelope `seal` makes begins (what pass-through and Gemini signatures look for)."""
 _ORIGIN_TAGS: dict[str, ApiFormat] = {
     "ant": "anthropic",
     "oai": "openai-responses",
@@ -364,14 +365,14 @@ def seal(block: Thinking) -> str:
         _Sealed(t=block.text, s=block.signature, r=block.redacted, i=block.item_id)
     )
     body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
-    return f"{_ENVELOPE}{_TAG_FOR[origin]}.{body}"
+    return f"{ENVELOPE_PREFIX}{_TAG_FOR[origin]}.{body}"
 
 
 def unseal(blob: str) -> Thinking | None:
     """The block `seal()` wrapped, or None when `blob` is not one of our envelopes."""
-    if not blob.startswith(_ENVELOPE):
+    if not blob.startswith(ENVELOPE_PREFIX):
         return None
-    tag, _, body = blob[len(_ENVELOPE) :].partition(".")
+    tag, _, body = blob[len(ENVELOPE_PREFIX) :].partition(".")
     origin = _ORIGIN_TAGS.get(tag)
     if origin is None:
         return None

@@ -11,19 +11,21 @@ Rule: pure; plain dict/list decoding so every field the client sent is kept.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import msgspec
 
 from cal.formats import ApiFormat
 from cal.transform.common import arr, obj
+from cal.transform.ir import ENVELOPE_PREFIX
 
-_MARK = b'"gw1.'
+_MARK = b'"' + ENVELOPE_PREFIX.encode()
 GEMINI_SKIP_SIGNATURE = "skip_thought_signature_validator"
 """Gemini's documented placeholder for a function call whose real signature is unknown."""
 
 
-_Unsealed = Annotated[str, msgspec.Meta(pattern=r"^(?!gw1\.)")]
+_Unsealed = Annotated[str, msgspec.Meta(pattern=f"^(?!{re.escape(ENVELOPE_PREFIX)})")]
 """A string that is not one of our envelopes (a sealed one fails validation)."""
 
 
@@ -42,7 +44,7 @@ class UnsealedAnthropicMessage(msgspec.Struct):
 
 
 def _sealed(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("gw1.")
+    return isinstance(value, str) and value.startswith(ENVELOPE_PREFIX)
 
 
 def _anthropic(body: dict[str, Any]) -> int:
