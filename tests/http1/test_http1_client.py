@@ -103,7 +103,7 @@ async def test_the_client_adds_host_and_content_length_only() -> None:
             assert server.bodies == [b"hello"]
 
 
-async def test_a_large_body_is_written_whole_behind_its_head() -> None:
+async def test_a_body_larger_than_the_socket_buffer_arrives_whole() -> None:
     """A body larger than the socket's buffer is taken by the kernel in parts: the server gets
     every byte in order, and the connection serves on."""
     body = random.Random(7).randbytes(3 * 1024 * 1024)

@@ -246,22 +246,30 @@ async def test_content_length_body_sent_in_pieces_arrives_in_one_message(size: i
     assert again.status == 200 and json.loads(again.body)["method"] == "GET"
 
 
-async def test_client_leaving_inside_a_content_length_body_is_a_disconnect() -> None:
+async def _seen_when_the_client_leaves(request: bytes, receives: int) -> list[str]:
+    """The message types the app gets from `receives` calls of receive(), when the client sends
+    `request` and then closes the connection."""
     seen: list[str] = []
     done = trio.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append((await receive())["type"])
+        for _ in range(receives):
+            seen.append((await receive())["type"])
         done.set()
 
     async with serving(app) as served:
         with trio.fail_after(10):
             client = await served.connect()
-            await client.send(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nshort")
-            await trio.sleep(0.05)
+            await client.send(request)
+            await trio.sleep(0.1)
             await client.aclose()
             await done.wait()
-    assert seen == ["http.disconnect"]
+    return seen
+
+
+async def test_client_leaving_inside_a_content_length_body_is_a_disconnect() -> None:
+    request = b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\nshort"
+    assert await _seen_when_the_client_leaves(request, 1) == ["http.disconnect"]
 
 
 async def test_expect_continue_is_answered_when_the_app_reads() -> None:
@@ -378,21 +386,8 @@ async def test_client_leaving_mid_stream_makes_send_raise() -> None:
 
 
 async def test_client_leaving_while_the_app_waits_in_receive_is_a_disconnect() -> None:
-    seen: list[str] = []
-    done = trio.Event()
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append((await receive())["type"])
-        seen.append((await receive())["type"])  # the client goes away meanwhile
-        done.set()
-
-    async with serving(app) as served:
-        with trio.fail_after(10):
-            client = await served.connect()
-            await client.send(b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\nhi")
-            await trio.sleep(0.1)
-            await client.aclose()
-            await done.wait()
+    request = b"POST / HTTP/1.1\r\nhost: t\r\ncontent-length: 2\r\n\r\nhi"
+    seen = await _seen_when_the_client_leaves(request, 2)  # the second waits while it leaves
     assert seen == ["http.request", "http.disconnect"]
 
 
