@@ -198,12 +198,8 @@ def parse_system(system: Any, ctx: TranslationContext) -> list[Message]:
     return []
 
 
-def parse_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
-    """Custom tools; server tools (versioned `type`) are dropped with a note."""
-    return _tools(tools, ctx.note)
-
-
 def _tools(tools: Any, note: Callable[[str], None]) -> list[Tool]:
+    """Custom tools; server tools (versioned `type`) are dropped with a note."""
     out: list[Tool] = []
     for t in tools if isinstance(tools, list) else []:
         if not isinstance(t, dict):
@@ -226,8 +222,8 @@ def _tools(tools: Any, note: Callable[[str], None]) -> list[Tool]:
 
 
 def memo_tools(tools: msgspec.Raw | None, ctx: TranslationContext) -> list[Tool]:
-    """`parse_tools` of a raw `tools` field, memoized by its bytes (Claude Code sends the same
-    tool list on every turn)."""
+    """The request's tools from its raw `tools` field, memoized by its bytes (Claude Code sends
+    the same tool list on every turn)."""
     return [] if tools is None else memo_parsed_tools("anthropic.tools", tools, ctx, _tools)
 
 

@@ -99,18 +99,14 @@ def _tool(spec: Any, namespace: str | None, note: Callable[[str], None]) -> list
 
 
 def _tools(tools: Any, note: Callable[[str], None]) -> list[Tool]:
+    """Responses tool specs → IR tools (namespaces flattened into `Tool.namespace`)."""
     if not isinstance(tools, list):
         return []
     return [t for spec in tools if isinstance(spec, dict) for t in _tool(spec, None, note)]
 
 
-def parse_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
-    """Responses tool specs → IR tools (namespaces flattened into `Tool.namespace`)."""
-    return _tools(tools, ctx.note)
-
-
 def memo_tools(tools: Any, ctx: TranslationContext) -> list[Tool]:
-    """`parse_tools` of a decoded value, or of raw JSON memoized by its bytes."""
+    """The tools of a decoded `tools` value, or of raw JSON memoized by its bytes."""
     if not isinstance(tools, msgspec.Raw):
-        return parse_tools(tools, ctx)
+        return _tools(tools, ctx.note)
     return memo_parsed_tools("responses.tools", tools, ctx, _tools)
