@@ -91,7 +91,7 @@ class _EventLine(msgspec.Struct):
 class _Builder:
     """Collects the files of one bundle under one policy."""
 
-    def __init__(self, settings: Settings, on_file: Callable[[Artifact], None]) -> None:
+    def __init__(self, settings: Settings, on_file: Callable[[Artifact, str], None]) -> None:
         self.settings = settings
         self.secrets = settings.capture_secrets
         self.files: list[Artifact] = []
@@ -103,7 +103,7 @@ class _Builder:
 
     def add(self, artifact: Artifact) -> None:
         self.files.append(artifact)
-        self.on_file(artifact)
+        self.on_file(artifact, self.sha256(artifact.data))
 
     def redacted(self, data: bytes) -> bytes:
         """`data` redacted (once per distinct body object: the same body often appears twice)."""
@@ -297,12 +297,12 @@ def bundle_prompts(
     return extract_prompts(exchange.client_format, body)
 
 
-def _keep(artifact: Artifact) -> None:
+def _keep(artifact: Artifact, sha256: str) -> None:
     return None
 
 
 def build_bundle(
-    exchange: Exchange, settings: Settings, *, on_file: Callable[[Artifact], None] = _keep
+    exchange: Exchange, settings: Settings, *, on_file: Callable[[Artifact, str], None] = _keep
 ) -> Bundle:
     """Every artifact of `exchange` under the capture policy of `settings`, and the manifest.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from cal.capture.bundle import MANIFEST_NAME, Artifact, Bundle
+from cal.capture.bundle import MANIFEST_NAME, Artifact, Bundle, sha256_hex
 from cal.capture.model import SCHEMA_VERSION, Exchange
 
 IN_PROGRESS = ".in-progress"
@@ -29,6 +29,9 @@ RUNS = "runs"
 REQUESTS_JSONL = "requests.jsonl"
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+CONTENTS_KEPT = 4096
+"""How many files written lately `Contents` remembers (an agent's conversation rarely holds more
+prompts than this)."""
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
 _SAFE_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -57,13 +60,61 @@ def _native(dump_dir: Path, rel_path: str) -> str:
 def _write_new(path: str, data: bytes, flags: int = _NEW_FILE) -> None:
     fd = os.open(path, flags, FILE_MODE)
     try:
-        done = os.write(fd, data)
-        if done < len(data):  # a short write (a signal, a nearly full disk): go on until all is out
-            view = memoryview(data)
-            while done < len(data):
-                done += os.write(fd, view[done:])
+        _write_fd(fd, data)
     finally:
         os.close(fd)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    done = os.write(fd, data)
+    if done < len(data):  # a short write (a signal, a nearly full disk): go on until all is out
+        view = memoryview(data)
+        while done < len(data):
+            done += os.write(fd, view[done:])
+
+
+class Contents:
+    """Files written lately, by content: a new file whose bytes one of them already holds is
+    made a hard link to it instead of a second copy.
+
+    An agent sends its whole conversation with every request, so most prompt files of a bundle
+    repeat files of the bundle before, and a pass-through's upstream body is its client body.
+    Creating a file costs 50-150 µs on the ext4 we measured, linking one 6-9 µs (docs/benchmarks.md,
+    session 5). A file is only linked while its inode, size and modification time are the ones
+    it was written with, so one that was replaced or changed since is written anew. Where the file
+    system cannot link, every file is written.
+    """
+
+    def __init__(self, kept: int = CONTENTS_KEPT) -> None:
+        self._files: dict[tuple[str, int], tuple[str, int, int]] = {}
+        """(sha256, size) → (path, inode, modification time in ns), least recently used first"""
+        self._kept = kept
+
+    def write(self, path: str, data: bytes, sha256: str) -> bool:
+        """Create `path` holding `data`: a link when a known file holds the same bytes (True),
+        else a new file (False)."""
+        key = (sha256, len(data))
+        known = self._files.pop(key, None)
+        if known is not None:
+            source, inode, mtime = known
+            try:
+                status = os.stat(source)
+                if (status.st_ino, status.st_size, status.st_mtime_ns) == (inode, len(data), mtime):
+                    os.link(source, path)
+                    self._files[key] = known
+                    return True
+            except OSError:  # gone, or no hard links here (or too many): write the bytes
+                pass
+        fd = os.open(path, _NEW_FILE, FILE_MODE)
+        try:
+            _write_fd(fd, data)
+            status = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self._files[key] = (path, status.st_ino, status.st_mtime_ns)
+        if len(self._files) > self._kept:
+            del self._files[next(iter(self._files))]
+        return False
 
 
 def _make_dirs(path: str) -> None:
@@ -81,10 +132,11 @@ class BundleFiles:
     """One bundle directory being filled: `add` each artifact as it comes, `finish` with the
     manifest. Use as a context manager: on any failure the directory is removed again."""
 
-    def __init__(self, dump_dir: Path, rel_path: str) -> None:
+    def __init__(self, dump_dir: Path, rel_path: str, contents: Contents | None = None) -> None:
         self.path = _native(dump_dir, rel_path)
         self.bytes = 0
         self._prefix = self.path + os.sep
+        self._contents = contents or Contents()
 
     def __enter__(self) -> BundleFiles:
         """Create the directory; one already there (the same request id again) is replaced."""
@@ -100,9 +152,10 @@ class BundleFiles:
         if kind is not None:
             shutil.rmtree(self.path, ignore_errors=True)
 
-    def add(self, artifact: Artifact) -> None:
+    def add(self, artifact: Artifact, sha256: str) -> None:
+        """Put `artifact` (whose bytes hash to `sha256`) in the bundle."""
         check_name(artifact.name)
-        _write_new(self._prefix + artifact.name, artifact.data)
+        self._contents.write(self._prefix + artifact.name, artifact.data, sha256)
         self.bytes += len(artifact.data)
 
     def finish(self, manifest: bytes) -> int:
@@ -118,13 +171,15 @@ def check_name(name: str) -> None:
         raise ValueError(f"unsafe artifact name {name!r}")
 
 
-def write_bundle(dump_dir: Path, rel_path: str, bundle: Bundle) -> int:
+def write_bundle(
+    dump_dir: Path, rel_path: str, bundle: Bundle, contents: Contents | None = None
+) -> int:
     """Write a built `bundle` at `dump_dir/rel_path`, the manifest last; returns its bytes."""
     for artifact in bundle.files:
         check_name(artifact.name)
-    with BundleFiles(dump_dir, rel_path) as files:
+    with BundleFiles(dump_dir, rel_path, contents) as files:
         for artifact in bundle.files:
-            files.add(artifact)
+            files.add(artifact, sha256_hex(artifact.data))
         return files.finish(bundle.manifest)
 
 

@@ -37,6 +37,7 @@ class CaptureEngine:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._db: Database | None = None
+        self._contents = disk.Contents()
 
     @property
     def db(self) -> Database:
@@ -109,7 +110,7 @@ class CaptureEngine:
         settings = self.settings
         size = 0
         if rel_path is not None:
-            with disk.BundleFiles(settings.dump_dir, rel_path) as files:
+            with disk.BundleFiles(settings.dump_dir, rel_path, self._contents) as files:
                 bundle = build_bundle(exchange, settings, on_file=files.add)
                 size = files.finish(bundle.manifest)
             prompts = bundle.prompts

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import msgspec
+from harness import LAST_TEXT, fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 CAPTURE = ROOT.parent / "shared" / "reference" / "captures" / "claude-code-2.1.330_messages.json"
@@ -53,7 +54,7 @@ def claude_body(size_kb: int, stream: bool) -> bytes:
     while len(raw) < size_kb * 1024:
         messages += [filler, reply]
         raw = msgspec.json.encode(body)
-    messages.append({"role": "user", "content": "bench"})
+    messages.append({"role": "user", "content": LAST_TEXT})
     return msgspec.json.encode(body)
 
 
@@ -76,6 +77,7 @@ class Timing:
 
 def call(conn: http.client.HTTPConnection, path: str, body: bytes) -> Timing:
     """One request: seconds to the last byte, to the first `data:` line, and between events."""
+    body = fresh(body)
     started = time.perf_counter()
     conn.request(
         "POST",

@@ -233,7 +233,21 @@ def _headers(record: dict[str, Any]) -> dict[str, str]:
 
 
 # the mock quotes the first 60 characters: a 104-character answer, cut into 64 text deltas
-LAST_TEXT = "benchmark turn: " + "measure the gateway, " * 3
+TURN = b"bench-turn-"
+"""What every body's newest turn holds, followed by a 6-digit number that `fresh` makes new."""
+LAST_TEXT = f"{TURN.decode()}000000: " + "measure the gateway, " * 3
+_turns = itertools.count(1)
+
+
+def fresh(raw: bytes) -> bytes:
+    """`raw` with its turn number made new (same size). An agent's requests differ from one to
+    the next (the newest turn), while most of what they hold repeats: a benchmark that sent the
+    same bytes every time would flatter whatever stores requests (capture links repeated files)."""
+    at = raw.rfind(TURN)
+    if at < 0:
+        return raw
+    at += len(TURN)
+    return b"%s%06d%s" % (raw[:at], next(_turns) % 1_000_000, raw[at + 6 :])
 
 
 @dataclass(frozen=True)
@@ -302,7 +316,7 @@ def small_call() -> Call:
     body = {
         "model": "claude-bench",
         "max_tokens": 64,
-        "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
+        "messages": [{"role": "user", "content": LAST_TEXT[:18] + "Say hello briefly."}],
     }
     headers = {
         "content-type": "application/json",
@@ -329,8 +343,9 @@ class Timing:
 
 def call(conn: http.client.HTTPConnection, c: Call) -> Timing:
     """One request: seconds to the last byte, to the first `data:` line, and each delta event."""
+    body = fresh(c.body)
     started = time.perf_counter()
-    conn.request("POST", c.path, body=c.body, headers=c.headers)
+    conn.request("POST", c.path, body=body, headers=c.headers)
     response = conn.getresponse()
     if response.status != 200:
         raise RuntimeError(f"{c.path}: HTTP {response.status}: {response.read()[:300]!r}")
@@ -417,7 +432,7 @@ class RawConnection:
         `on_data(t)` is called for each read that brought body bytes (one per paced SSE event).
         """
         self._on_data = None
-        await self.stream.send_all(raw)
+        await self.stream.send_all(fresh(raw))
         end = await self._until(b"\r\n\r\n")
         head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
         del self.buf[: end + 4]

@@ -169,6 +169,69 @@ def test_a_bundle_written_again_replaces_the_old_one(
     assert on_disk == {f.name: f.data for f in again.files} | {"prompt.index.json": again.manifest}
 
 
+def _on_disk(settings: Settings, rel: str) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (settings.dump_dir / rel).iterdir()}
+
+
+def test_a_file_an_earlier_bundle_holds_already_is_a_hard_link_to_it(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings, contents = make_settings(), disk.Contents()
+    first, second = make_exchange(), make_exchange()
+    second.client_body = first.client_body + b" "  # the next turn: a new body, the same prompts
+    first.attempts[0].request_body = first.client_body  # a pass-through: one body, two files
+    rels, bundles = [], []
+    for exchange in (first, second):
+        rels.append(disk.bundle_rel_path(exchange))
+        bundles.append(build_bundle(exchange, settings))
+        disk.write_bundle(settings.dump_dir, rels[-1], bundles[-1], contents)
+    for rel, bundle in zip(rels, bundles, strict=True):
+        expected = {f.name: f.data for f in bundle.files} | {"prompt.index.json": bundle.manifest}
+        assert _on_disk(settings, rel) == expected  # every file holds its own bytes
+
+    def inode(rel: str, name: str) -> int:
+        return (settings.dump_dir / rel / name).stat().st_ino
+
+    a, b = rels
+    assert inode(a, "ingress.request.body.raw") == inode(a, "upstream.request.body.raw")
+    assert inode(a, "ingress.request.body.raw") != inode(b, "ingress.request.body.raw")
+    assert inode(a, "prompt.user.txt") == inode(b, "prompt.user.txt")
+    assert inode(a, "prompt.index.json") != inode(b, "prompt.index.json")
+
+
+def test_a_file_changed_or_gone_since_it_was_written_is_not_linked(
+    make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
+) -> None:
+    settings, contents = make_settings(), disk.Contents()
+    first, second, third = make_exchange(), make_exchange(), make_exchange()
+    a, b, c = (disk.bundle_rel_path(e) for e in (first, second, third))
+    disk.write_bundle(settings.dump_dir, a, build_bundle(first, settings), contents)
+    changed = settings.dump_dir / a / "prompt.user.txt"
+    original = changed.read_bytes()
+    changed.write_bytes(b"edited by hand")
+    disk.write_bundle(settings.dump_dir, b, build_bundle(second, settings), contents)
+    again = settings.dump_dir / b / "prompt.user.txt"
+    assert again.read_bytes() == original
+    assert again.stat().st_ino != changed.stat().st_ino
+    disk.remove_bundle(settings.dump_dir, b)
+    bundle = build_bundle(third, settings)
+    disk.write_bundle(settings.dump_dir, c, bundle, contents)
+    assert _on_disk(settings, c) == {f.name: f.data for f in bundle.files} | {
+        "prompt.index.json": bundle.manifest
+    }
+
+
+def test_contents_remembers_the_files_written_last(tmp_path: Path) -> None:
+    contents = disk.Contents(kept=2)
+    paths = [str(tmp_path / f"f{i}") for i in range(5)]
+    for i, data in enumerate((b"one", b"two", b"three")):
+        assert not contents.write(paths[i], data, f"sha-{i}")
+    assert contents.write(paths[3], b"three", "sha-2")  # kept: a link
+    assert not contents.write(paths[4], b"one", "sha-0")  # forgotten: a copy
+    assert os.stat(paths[3]).st_ino == os.stat(paths[2]).st_ino
+    assert [Path(p).read_bytes() for p in paths] == [b"one", b"two", b"three", b"three", b"one"]
+
+
 def test_files_and_directories_are_owner_only(
     make_settings: Callable[..., Settings], make_exchange: Callable[..., Exchange]
 ) -> None:
