@@ -8,11 +8,13 @@ at the pace of the disk, and the loop only encodes each exchange (msgpack, 1-10 
 
 `python -m cal.capture.worker` is started by the runtime (cal/capture/engines.py) and speaks
 cal/capture/wire.py on its stdin/stdout. A thread reads every request the moment it comes and
-appends it to a spool file; the main thread takes them from there in order and writes bundles.
-So the runtime never waits on the worker, however far behind a burst leaves it, and the backlog
-costs disk, not memory (up to MAX_SPOOL_BYTES; beyond that, and what is left `shutdown_grace_s`
-after the runtime closed the pipe, is reported as `Dropped`). The worker ignores Ctrl-C and
-SIGTERM: it stops when its stdin closes, once it has written what it took.
+keeps it in memory, up to MEMORY_BYTES waiting, or else appends it to a spool file; the main
+thread takes them in order and writes bundles, as idle work (Linux `SCHED_IDLE`: only when no
+other thread wants the CPU). So the runtime never waits on the worker, however far behind a burst
+leaves it; a worker that keeps up copies nothing twice, and a backlog beyond MEMORY_BYTES costs
+disk, not memory (up to MAX_SPOOL_BYTES; beyond that, and what is left `shutdown_grace_s` after
+the runtime closed the pipe, is reported as `Dropped`). The worker ignores Ctrl-C and SIGTERM:
+it stops when its stdin closes, once it has written what it took.
 """
 
 from __future__ import annotations
@@ -52,6 +54,10 @@ from cal.config import Settings
 
 SPOOL_NAME = "capture.spool"
 MAX_SPOOL_BYTES = 1 << 30
+MEMORY_BYTES = 16 << 20
+"""How much of what waits is kept in memory; past it, requests wait in the spool file. Writing
+every request to the spool and reading it back cost a quarter of the worker's time with 200 KB
+bodies (docs/benchmarks.md, session 5)."""
 _RESTART_AT = 1 << 20
 """Once caught up, the spool file starts again from its beginning when it is past this size."""
 _BINARY = getattr(os, "O_BINARY", 0)
@@ -69,20 +75,20 @@ def read_frame(stream: IO[bytes]) -> bytes | None:
 
 def _read_request(
     stream: IO[bytes], decode: Callable[[bytes], Request]
-) -> tuple[bytes, int] | None:
-    """The next request's frames as they came (a Write with its exchanges) and how many
-    exchanges it carries; None at the end."""
+) -> tuple[list[bytes], int] | None:
+    """The next request's frame bodies (a Write and its exchanges) and how many exchanges it
+    carries; None at the end."""
     body = read_frame(stream)
     if body is None:
         return None
     request = decode(body)
-    frames = [frame(body)]
+    bodies = [body]
     count = request.count if isinstance(request, Write) else 0
     for _ in range(count):
         if (item := read_frame(stream)) is None:
             return None
-        frames.append(frame(item))
-    return b"".join(frames), count
+        bodies.append(item)
+    return bodies, count
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -103,16 +109,26 @@ def _read_exact(fd: int, size: int) -> bytes:
 
 
 class Inbox:
-    """Requests read off `stream` as they come (a thread of their own), kept in a spool file
-    until `next` takes them, in order."""
+    """Requests read off `stream` as they come (a thread of their own), kept in memory up to
+    `memory_bytes` and in a spool file past that, until `next` takes them, in order."""
 
-    def __init__(self, stream: IO[bytes], spool: Path, on_dropped: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        spool: Path,
+        on_dropped: Callable[[int], None],
+        memory_bytes: int = MEMORY_BYTES,
+    ) -> None:
         self.ended_at: float | None = None
         """When `stream` ended (monotonic), once it has."""
         self._path = spool
         self._writer = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)
         self._reader = os.open(spool, os.O_RDONLY | _BINARY)
-        self._queue: deque[tuple[int, int]] = deque()  # (size, exchanges) of each request
+        self._queue: deque[tuple[list[bytes] | int, int]] = deque()
+        """(the request's frame bodies, or their size in the spool; how many exchanges)"""
+        self._memory_bytes = memory_bytes
+        self._in_memory = 0
+        self._spooled = 0
         self._end = 0
         self._lock = threading.Condition()
         self._on_dropped = on_dropped
@@ -125,31 +141,42 @@ class Inbox:
     def _read_all(self, stream: IO[bytes]) -> None:
         try:
             while (request := _read_request(stream, self._decode)) is not None:
-                data, exchanges = request
+                bodies, exchanges = request
+                size = sum(len(body) for body in bodies)
                 with self._lock:
-                    if self._end + len(data) <= MAX_SPOOL_BYTES:
+                    if self._in_memory + size <= self._memory_bytes:
+                        self._queue.append((bodies, exchanges))
+                        self._in_memory += size
+                    elif self._end + size + HEAD * len(bodies) <= MAX_SPOOL_BYTES:
+                        data = b"".join(frame(body) for body in bodies)
                         _write_all(self._writer, data)
                         self._queue.append((len(data), exchanges))
                         self._end += len(data)
-                        self._lock.notify()
+                        self._spooled += 1
+                    else:
+                        self._on_dropped(exchanges)
                         continue
-                self._on_dropped(exchanges)
+                    self._lock.notify()
         finally:
             with self._lock:
                 self.ended_at = time.monotonic()
                 self._lock.notify()
 
-    def next(self) -> tuple[list[bytes], int] | None:
-        """The frames of the next request and its exchange count, waiting for one; None once
-        the stream has ended and every request was taken."""
+    def next(self) -> tuple[list[bytes] | list[memoryview], int] | None:
+        """The frame bodies of the next request and its exchange count, waiting for one; None
+        once the stream has ended and every request was taken."""
         with self._lock:
             while not self._queue and self.ended_at is None:
                 self._lock.wait()
             if not self._queue:
                 return None
-            size, exchanges = self._queue.popleft()
-            data = _read_exact(self._reader, size)
-            if not self._queue and self._end > _RESTART_AT:  # caught up: start the file again
+            held, exchanges = self._queue.popleft()
+            if not isinstance(held, int):
+                self._in_memory -= sum(len(body) for body in held)
+                return held, exchanges
+            data = _read_exact(self._reader, held)
+            self._spooled -= 1
+            if not self._spooled and self._end > _RESTART_AT:  # caught up: start again
                 os.ftruncate(self._writer, 0)
                 os.lseek(self._writer, 0, os.SEEK_SET)
                 os.lseek(self._reader, 0, os.SEEK_SET)
@@ -157,7 +184,7 @@ class Inbox:
         frames, view = [], memoryview(data)
         while view:
             size = int.from_bytes(view[:HEAD], "little")
-            frames.append(bytes(view[HEAD : HEAD + size]))
+            frames.append(view[HEAD : HEAD + size])
             view = view[HEAD + size :]
         return frames, exchanges
 
@@ -211,7 +238,8 @@ def serve(
 NICENESS = 10
 """How much lower the worker's CPU priority is than the runtime's: writing bundles is background
 work, and on a busy machine the gateway's requests (and the agent's own processes) come first.
-The spool holds what waits meanwhile."""
+The inbox thread keeps this priority, so it goes on taking requests off the pipe however busy
+the machine is; the spool holds what waits."""
 
 
 def _yield_cpu() -> None:
@@ -219,6 +247,19 @@ def _yield_cpu() -> None:
     if nice is not None:
         try:
             nice(NICENESS)
+        except OSError:
+            pass
+
+
+def _idle_from_now() -> None:
+    """Run the calling thread (the one that writes bundles) as idle work where Linux has the
+    class (`SCHED_IDLE`): it never delays a thread that wants the CPU, where at `nice` 10 its
+    bundles still delayed the gateway's answers on a machine with two cores (docs/benchmarks.md,
+    session 5). A thread cannot leave the class again without privileges; this one need not."""
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is not None:
+        try:
+            os.sched_setscheduler(threading.get_native_id(), idle, os.sched_param(0))
         except OSError:
             pass
 
@@ -252,6 +293,7 @@ def main() -> int:
         reply(Failed(redact_text(f"cannot start: {exc}")))
         return 1
     reply(Ready(notes))
+    _idle_from_now()
     try:
         serve(engine, inbox, reply, settings.shutdown_grace_s)
     finally:

@@ -176,6 +176,54 @@ async def test_the_worker_has_a_wide_pipe_and_a_lower_cpu_priority(
         assert size == 1 << 20
 
 
+def test_the_inbox_keeps_what_waits_in_memory_up_to_its_budget_then_in_the_spool(
+    tmp_path: Path,
+) -> None:
+    import io
+
+    from cal.capture.wire import Prune, Write, frame
+    from cal.capture.worker import Inbox
+
+    encode = msgspec.msgpack.encode
+    requests = [(Write(2), [b"a" * 300, b""]), (Prune(1.0, None), []), (Write(1), [b"c" * 700])]
+    requests += [(Write(1), [bytes([i]) * 100]) for i in range(5)]
+    stream = io.BytesIO(
+        b"".join(
+            frame(encode(r)) + b"".join(frame(item) for item in items) for r, items in requests
+        )
+    )
+    spool = tmp_path / "capture.spool"
+    inbox = Inbox(stream, spool, lambda count: None, memory_bytes=1000)
+    inbox._thread.join(10)
+    assert 700 < spool.stat().st_size < 800  # only the third request did not fit in 1,000 bytes
+    taken = []
+    while (got := inbox.next()) is not None:
+        taken.append(([bytes(body) for body in got[0]], got[1]))
+    assert taken == [
+        ([encode(r), *items], r.count if isinstance(r, Write) else 0) for r, items in requests
+    ]
+    assert inbox.waiting() == 0
+    inbox.close()
+    assert not spool.exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SCHED_IDLE is Linux's")
+async def test_the_worker_writes_bundles_as_idle_work_and_reads_requests_at_its_priority(
+    make_settings: Callable[..., Settings],
+) -> None:
+    engine = start_engine(make_settings(), process=True)
+    assert isinstance(engine, WorkerProcess)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await engine.open(nursery, lambda result: None, lambda count: None)
+            assert engine._process is not None
+            pid = engine._process.pid
+            policies = {t.id: os.sched_getscheduler(t.id) for t in psutil.Process(pid).threads()}
+            await engine.close(10)
+    assert policies.pop(pid) == os.SCHED_IDLE  # the main thread writes the bundles
+    assert list(policies.values()) == [os.SCHED_OTHER]  # the inbox thread
+
+
 def test_the_worker_is_started_with_this_interpreter() -> None:
     assert _command()[:3] == [sys.executable, "-m", "cal.capture.worker"]
 
