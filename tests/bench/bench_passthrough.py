@@ -20,6 +20,7 @@ import http.client
 import itertools
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -221,6 +222,7 @@ def main() -> int:
             if process is not None:
                 process.terminate()
                 process.wait(timeout=15)
+        shutil.rmtree(data_dir, ignore_errors=True)  # the captures
     return 0
 
 

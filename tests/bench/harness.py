@@ -11,6 +11,7 @@ import http.client
 import itertools
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -89,7 +90,8 @@ class Proc:
 
 
 class Stack:
-    """The processes of one run; `close()` stops them (newest first) by PID."""
+    """The processes of one run; `close()` stops them (newest first) by PID and deletes the
+    gateways' data dirs (their captures: gigabytes after a full run); the logs stay."""
 
     def __init__(self) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="cal-bench-"))
@@ -149,6 +151,8 @@ class Stack:
         for proc in reversed(self.procs):
             proc.stop()
         self.procs.clear()
+        for data_dir in self.tmp.glob("data-*"):
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def add_endpoint(data_dir: Path, upstream: Proc, fmt: str) -> None:

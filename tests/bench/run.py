@@ -173,8 +173,6 @@ def main() -> int:
     }
     out.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
     print(f"JSON: {out}")
-    for data_dir in stack.tmp.glob("data-*"):  # the captures; the process logs stay
-        shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
