@@ -9,12 +9,11 @@ at the pace of the disk, and the loop only encodes each exchange (msgpack, 1-10 
 `python -m cal.capture.worker` is started by the runtime (cal/capture/engines.py) and speaks
 cal/capture/wire.py on its stdin/stdout. A thread reads every request the moment it comes and
 keeps it in memory, up to MEMORY_BYTES waiting, or else appends it to a spool file; the main
-thread takes them in order and writes bundles, as idle work (Linux `SCHED_IDLE`: only when no
-other thread wants the CPU). So the runtime never waits on the worker, however far behind a burst
-leaves it; a worker that keeps up copies nothing twice, and a backlog beyond MEMORY_BYTES costs
-disk, not memory (up to MAX_SPOOL_BYTES; beyond that, and what is left `shutdown_grace_s` after
-the runtime closed the pipe, is reported as `Dropped`). The worker ignores Ctrl-C and SIGTERM:
-it stops when its stdin closes, once it has written what it took.
+thread takes them in order and writes bundles. So the runtime never waits on the worker, however
+far behind a burst leaves it; a worker that keeps up copies nothing twice, and a backlog beyond
+MEMORY_BYTES costs disk, not memory (up to MAX_SPOOL_BYTES; beyond that, and what is left
+`shutdown_grace_s` after the runtime closed the pipe, is reported as `Dropped`). The worker
+ignores Ctrl-C and SIGTERM: it stops when its stdin closes, once it has written what it took.
 """
 
 from __future__ import annotations
@@ -142,25 +141,31 @@ class Inbox:
         try:
             while (request := _read_request(stream, self._decode)) is not None:
                 bodies, exchanges = request
-                size = sum(len(body) for body in bodies)
                 with self._lock:
-                    if self._in_memory + size <= self._memory_bytes:
-                        self._queue.append((bodies, exchanges))
-                        self._in_memory += size
-                    elif self._end + size + HEAD * len(bodies) <= MAX_SPOOL_BYTES:
-                        data = b"".join(frame(body) for body in bodies)
-                        _write_all(self._writer, data)
-                        self._queue.append((len(data), exchanges))
-                        self._end += len(data)
-                        self._spooled += 1
-                    else:
-                        self._on_dropped(exchanges)
-                        continue
+                    kept = self._keep(bodies, exchanges)
                     self._lock.notify()
+                if not kept:
+                    self._on_dropped(exchanges)
         finally:
             with self._lock:
                 self.ended_at = time.monotonic()
                 self._lock.notify()
+
+    def _keep(self, bodies: list[bytes], exchanges: int) -> bool:
+        """Queue a request, in memory or in the spool; False when the spool is full."""
+        size = sum(len(body) for body in bodies)
+        if self._in_memory + size <= self._memory_bytes:
+            self._queue.append((bodies, exchanges))
+            self._in_memory += size
+            return True
+        if self._end + size + HEAD * len(bodies) > MAX_SPOOL_BYTES:
+            return False
+        data = b"".join(frame(body) for body in bodies)
+        _write_all(self._writer, data)
+        self._queue.append((len(data), exchanges))
+        self._end += len(data)
+        self._spooled += 1
+        return True
 
     def next(self) -> tuple[list[bytes] | list[memoryview], int] | None:
         """The frame bodies of the next request and its exchange count, waiting for one; None
@@ -238,8 +243,9 @@ def serve(
 NICENESS = 10
 """How much lower the worker's CPU priority is than the runtime's: writing bundles is background
 work, and on a busy machine the gateway's requests (and the agent's own processes) come first.
-The inbox thread keeps this priority, so it goes on taking requests off the pipe however busy
-the machine is; the spool holds what waits."""
+Both threads keep the same priority: one that wrote bundles as idle work (`SCHED_IDLE`) held the
+GIL when a busy machine starved it, so the thread taking requests off the pipe stopped too and
+the backlog waited in the gateway (docs/benchmarks.md, session 5)."""
 
 
 def _yield_cpu() -> None:
@@ -247,19 +253,6 @@ def _yield_cpu() -> None:
     if nice is not None:
         try:
             nice(NICENESS)
-        except OSError:
-            pass
-
-
-def _idle_from_now() -> None:
-    """Run the calling thread (the one that writes bundles) as idle work where Linux has the
-    class (`SCHED_IDLE`): it never delays a thread that wants the CPU, where at `nice` 10 its
-    bundles still delayed the gateway's answers on a machine with two cores (docs/benchmarks.md,
-    session 5). A thread cannot leave the class again without privileges; this one need not."""
-    idle = getattr(os, "SCHED_IDLE", None)
-    if idle is not None:
-        try:
-            os.sched_setscheduler(threading.get_native_id(), idle, os.sched_param(0))
         except OSError:
             pass
 
@@ -293,7 +286,6 @@ def main() -> int:
         reply(Failed(redact_text(f"cannot start: {exc}")))
         return 1
     reply(Ready(notes))
-    _idle_from_now()
     try:
         serve(engine, inbox, reply, settings.shutdown_grace_s)
     finally:

@@ -207,23 +207,6 @@ def test_the_inbox_keeps_what_waits_in_memory_up_to_its_budget_then_in_the_spool
     assert not spool.exists()
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="SCHED_IDLE is Linux's")
-async def test_the_worker_writes_bundles_as_idle_work_and_reads_requests_at_its_priority(
-    make_settings: Callable[..., Settings],
-) -> None:
-    engine = start_engine(make_settings(), process=True)
-    assert isinstance(engine, WorkerProcess)
-    with trio.fail_after(30):
-        async with trio.open_nursery() as nursery:
-            await engine.open(nursery, lambda result: None, lambda count: None)
-            assert engine._process is not None
-            pid = engine._process.pid
-            policies = {t.id: os.sched_getscheduler(t.id) for t in psutil.Process(pid).threads()}
-            await engine.close(10)
-    assert policies.pop(pid) == os.SCHED_IDLE  # the main thread writes the bundles
-    assert list(policies.values()) == [os.SCHED_OTHER]  # the inbox thread
-
-
 def test_the_worker_is_started_with_this_interpreter() -> None:
     assert _command()[:3] == [sys.executable, "-m", "cal.capture.worker"]
 
