@@ -4,7 +4,8 @@ Direct, gateway and floor requests alternate over one keep-alive connection each
 rotates every round), on Claude Code's captured request grown to the size. The same rounds then
 go through a second gateway with capture off, once the first one's capture has caught up, so
 every run shows what full capture costs (rows "capture off", no target: the targets hold with
-capture on).
+capture on). The capture worker's CPU per request is counted from the rounds' start (once it has
+caught up with the warm-up) until it has indexed every request of the rounds.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any
 from harness import (
     MS,
     Call,
+    Proc,
     Row,
     Stack,
+    capture_worker_pid,
     captured_total,
     claude_call,
     compare,
     cpu_seconds,
+    fact,
     interleave,
     ms,
     p50,
@@ -37,14 +41,15 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
     for size in (50, 200):
         c = claude_call(size, stream=False)
         label = f"{NAME} {size}KB"
-        sent = captured_total(env["gateway"])
-        t, cpu, info = _measure(env, "gateway", c, rounds, warmup)
+        t, cpu, info = _measure(env, "gateway", c, rounds, warmup, capture=env["gateway"])
         rows.append(compare(label, "latency p50", "ms", *_q(t, p50), 1.0))
         rows.append(compare(label, "latency p99", "ms", *_q(t, p99), 2.5))
         rows.append(compare(label, "CPU per request", "ms", *_q(cpu, None), added=False))
+        if "worker" in cpu:
+            worker = cpu["worker"]
+            rows.append(fact(label, "capture worker CPU per request", "ms", worker, None, ""))
         details[f"{size}KB"] = {"body_bytes": len(c.body), **info}
         if "gateway_nocapture" in env:
-            wait_captured(env["gateway"], sent + rounds + warmup, timeout=120)
             t, cpu, info = _measure(env, "gateway_nocapture", c, rounds, warmup)
             off = f"{label} capture off"
             rows.append(compare(off, "latency p50", "ms", *_q(t, p50)))
@@ -55,16 +60,31 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
 
 
 def _measure(
-    env: dict[str, Any], gateway: str, c: Call, rounds: int, warmup: int
+    env: dict[str, Any],
+    gateway: str,
+    c: Call,
+    rounds: int,
+    warmup: int,
+    capture: Proc | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, float], dict[str, Any]]:
-    """(latencies in ms per path, CPU ms per request per serving process, details)."""
+    """(latencies in ms per path, CPU ms per request per serving process, details); with
+    `capture`, also its capture worker's CPU per request ("worker")."""
     procs = {"direct": "mock", "gateway": gateway, "floor": "pipe"}
     paths = {name: env[proc].port for name, proc in procs.items()}
+    sent = captured_total(capture) if capture is not None else 0
     interleave(paths, dict.fromkeys(paths, c), warmup, 0)
+    worker = capture_worker_pid(capture) if capture is not None else None
+    if capture is not None:
+        wait_captured(capture, sent + warmup, timeout=120)
     before = {name: cpu_seconds(env[proc].pid) for name, proc in procs.items()}
+    worker_before = cpu_seconds(worker) if worker is not None else 0.0
     got = interleave(paths, dict.fromkeys(paths, c), rounds, 0)
     served = {"direct": 3 * rounds, "gateway": rounds, "floor": rounds}  # the mock serves all
     cpu = {n: (cpu_seconds(env[procs[n]].pid) - v) / served[n] * MS for n, v in before.items()}
+    if capture is not None:
+        wait_captured(capture, sent + warmup + rounds, timeout=120)
+        if worker is not None:
+            cpu["worker"] = (cpu_seconds(worker) - worker_before) / rounds * MS
     t = {name: ms([x.total for x in runs]) for name, runs in got.items()}
     pairs = [g - d for d, g in zip(t["direct"], t["gateway"], strict=True)]
     info = {
