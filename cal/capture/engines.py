@@ -25,7 +25,6 @@ from cal.capture.redact import redact_text
 from cal.capture.retention import PruneResult
 from cal.capture.wire import (
     HEAD,
-    PIPE_BUFFER,
     Dropped,
     Failed,
     Prune,
@@ -37,10 +36,14 @@ from cal.capture.wire import (
     enc_hook,
     frame,
     hand,
-    widen_pipe,
 )
 from cal.config import Settings
 
+_PIPE_BUFFER = 65536
+_WIDE_PIPE = 1 << 20
+"""What the worker's stdin pipe is widened to where the OS allows it (Linux: 1 MiB is the
+unprivileged maximum), so a batch of large bodies goes in a few writes, not one per 64 KiB with
+the worker woken up for each."""
 OnWritten = Callable[[BatchResult], None]
 OnDropped = Callable[[int], None]
 
@@ -125,7 +128,7 @@ class WorkerProcess:
         self._closing = False
         self._encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
         self._decoder: msgspec.msgpack.Decoder[Reply] = msgspec.msgpack.Decoder(Reply)
-        self._write_size = PIPE_BUFFER
+        self._write_size = _PIPE_BUFFER
 
     async def open(
         self, nursery: trio.Nursery, on_written: OnWritten, on_dropped: OnDropped
@@ -136,7 +139,7 @@ class WorkerProcess:
         )
         fileno = getattr(self._process.stdin, "fileno", None)  # an FdStream where there are fds
         if fileno is not None:
-            self._write_size = widen_pipe(fileno())
+            self._write_size = _widen_pipe(fileno())
         await self._send([frame(self._encoder.encode(self.settings))])
         reply = await self._receive()
         if not isinstance(reply, Ready):
@@ -256,6 +259,18 @@ class WorkerProcess:
         return CaptureWorkerError(
             f"the capture worker exited (code {code}); see its messages above"
         )
+
+
+def _widen_pipe(fd: int) -> int:
+    """The pipe's buffer size after asking for _WIDE_PIPE bytes."""
+    if sys.platform != "linux":
+        return _PIPE_BUFFER
+    import fcntl
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _WIDE_PIPE)
+    except OSError:  # over /proc/sys/fs/pipe-max-size, or the user's pipe quota
+        return _PIPE_BUFFER
 
 
 def start_engine(settings: Settings, *, process: bool | None = None) -> Engine:

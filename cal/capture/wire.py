@@ -10,10 +10,9 @@ holds twice (`hand`), and is one object again on the other side (`unhand`).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 
@@ -22,11 +21,6 @@ from cal.capture.model import Exchange
 from cal.capture.retention import PruneResult
 
 HEAD = 4
-PIPE_BUFFER = 65536
-WIDE_PIPE = 1 << 20
-"""What a pipe between the processes is widened to where the OS allows it (Linux: 1 MiB is the
-unprivileged maximum), so a batch of large bodies goes over in a few writes, not one per 64 KiB
-with the reader woken up for each."""
 
 
 class Handed(msgspec.Struct, array_like=True):
@@ -159,25 +153,3 @@ def unhand(handed: Handed, decode: Callable[[msgspec.Raw], Exchange]) -> Exchang
 def frame(body: bytes) -> bytes:
     """`body` with its length in front."""
     return len(body).to_bytes(HEAD, "little") + body
-
-
-def read_frame(stream: IO[bytes]) -> bytes | None:
-    """The body of the next frame on `stream`, or None at its end."""
-    head = stream.read(HEAD)
-    if len(head) < HEAD:
-        return None
-    size = int.from_bytes(head, "little")
-    body = stream.read(size)
-    return body if len(body) == size else None
-
-
-def widen_pipe(fd: int) -> int:
-    """The buffer size of the pipe `fd` after asking for WIDE_PIPE bytes."""
-    if sys.platform != "linux":
-        return PIPE_BUFFER
-    import fcntl
-
-    try:
-        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, WIDE_PIPE)
-    except OSError:  # over /proc/sys/fs/pipe-max-size, or the user's pipe quota
-        return PIPE_BUFFER

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -31,20 +30,24 @@ from typing import IO
 
 import msgspec
 
+from cal.capture.engine import CaptureEngine
+from cal.capture.model import Exchange
 from cal.capture.redact import redact_text
 from cal.capture.wire import (
     HEAD,
     Dropped,
     Failed,
+    Handed,
+    Pruned,
     Ready,
     Reply,
     Request,
     Write,
+    Written,
     dec_hook,
     enc_hook,
     frame,
-    read_frame,
-    widen_pipe,
+    unhand,
 )
 from cal.config import Settings
 
@@ -57,6 +60,16 @@ bodies (docs/benchmarks.md, session 5)."""
 _RESTART_AT = 1 << 20
 """Once caught up, the spool file starts again from its beginning when it is past this size."""
 _BINARY = getattr(os, "O_BINARY", 0)
+
+
+def read_frame(stream: IO[bytes]) -> bytes | None:
+    """The body of the next frame, or None at the end of the stream."""
+    head = stream.read(HEAD)
+    if len(head) < HEAD:
+        return None
+    size = int.from_bytes(head, "little")
+    body = stream.read(size)
+    return body if len(body) == size else None
 
 
 def _read_request(
@@ -192,35 +205,47 @@ class Inbox:
 
 
 def serve(
-    bundler: IO[bytes],
-    answers: IO[bytes],
-    inbox: Inbox,
-    relay: Callable[[bytes], None],
-    grace_s: float,
+    engine: CaptureEngine, inbox: Inbox, reply: Callable[[Reply], None], grace_s: float
 ) -> None:
-    """Hand the inbox's requests to the bundler one at a time and relay each answer, until the
-    inbox has ended and is empty, or until `grace_s` after it ended (what is left then is
-    reported as dropped)."""
+    """Answer the inbox's requests in order, until it has ended and is empty, or until
+    `grace_s` after it ended (what is left then is reported as dropped)."""
+    decode_request = msgspec.msgpack.Decoder(Request).decode
+    decode_handed = msgspec.msgpack.Decoder(Handed).decode
+    decode_exchange = msgspec.msgpack.Decoder(Exchange).decode
     while (taken := inbox.next()) is not None:
-        for body in taken[0]:  # the head, then the body: no copy of a large body
-            bundler.write(len(body).to_bytes(HEAD, "little"))
-            bundler.write(body)
-        bundler.flush()
-        answer = read_frame(answers)
-        if answer is None:
-            raise OSError("the bundle writer exited; see its messages above")
-        relay(frame(answer))
+        (head, *items), _ = taken
+        request = decode_request(head)
+        if isinstance(request, Write):
+            batch, failures = [], []
+            for item in items:
+                if not item:  # one the runtime could not encode (it counts it)
+                    continue
+                try:
+                    batch.append(unhand(decode_handed(item), decode_exchange))
+                except (msgspec.DecodeError, LookupError, ValueError, AttributeError) as exc:
+                    failures.append(f"an exchange the worker cannot read: {exc}")
+            result = engine.write(batch)
+            result.failed += len(failures)
+            result.errors += failures
+            reply(Written(result))
+        else:
+            try:
+                reply(Pruned(engine.prune(request.now, request.current_run)))
+            except Exception as exc:
+                reply(Failed(redact_text(str(exc))))
         ended = inbox.ended_at
         if ended is not None and time.monotonic() > ended + grace_s:
             if left := inbox.waiting():
-                relay(frame(msgspec.msgpack.encode(Dropped(left))))
+                reply(Dropped(left))
             return
 
 
 NICENESS = 10
-"""How much lower the worker's CPU priority is than the runtime's: taking requests off the pipe is
-background work, and on a busy machine the gateway's requests (and the agent's own processes)
-come first. The bundles are written at a lower priority still, by the bundler process."""
+"""How much lower the worker's CPU priority is than the runtime's: writing bundles is background
+work, and on a busy machine the gateway's requests (and the agent's own processes) come first.
+Both threads keep the same priority: one that wrote bundles as idle work (`SCHED_IDLE`) held the
+GIL when a busy machine starved it, so the thread taking requests off the pipe stopped too and
+the backlog waited in the gateway (docs/benchmarks.md, session 5)."""
 
 
 def _yield_cpu() -> None:
@@ -230,11 +255,6 @@ def _yield_cpu() -> None:
             nice(NICENESS)
         except OSError:
             pass
-
-
-def bundler_command() -> list[str]:
-    """How the worker starts the bundle writer (cal/capture/bundler.py)."""
-    return [sys.executable, "-m", "cal.capture.bundler"]
 
 
 def main() -> int:
@@ -247,42 +267,30 @@ def main() -> int:
     encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
     lock = threading.Lock()
 
-    def relay(data: bytes) -> None:
+    def reply(message: Reply) -> None:
+        data = frame(encoder.encode(message))
         with lock:
             replies.write(data)
             replies.flush()
-
-    def reply(message: Reply) -> None:
-        relay(frame(encoder.encode(message)))
 
     body = read_frame(requests)
     if body is None:
         return 0
     settings = msgspec.msgpack.decode(body, type=Settings, dec_hook=dec_hook)
-    bundler = subprocess.Popen(bundler_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert bundler.stdin is not None and bundler.stdout is not None
-    widen_pipe(bundler.stdin.fileno())
+    engine = CaptureEngine(settings)
     try:
-        bundler.stdin.write(frame(body))
-        bundler.stdin.flush()
-        ready = read_frame(bundler.stdout)
-        if ready is None:
-            raise OSError(f"the bundle writer exited (code {bundler.wait()})")
-        if not isinstance(msgspec.msgpack.decode(ready, type=Reply), Ready):
-            relay(frame(ready))  # its Failed says why
-            return 1
+        notes = engine.open()
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         inbox = Inbox(requests, settings.data_dir / SPOOL_NAME, lambda n: reply(Dropped(n)))
     except Exception as exc:
         reply(Failed(redact_text(f"cannot start: {exc}")))
         return 1
-    relay(frame(ready))
+    reply(Ready(notes))
     try:
-        serve(bundler.stdin, bundler.stdout, inbox, relay, settings.shutdown_grace_s)
+        serve(engine, inbox, reply, settings.shutdown_grace_s)
     finally:
         inbox.close()
-        bundler.stdin.close()
-        bundler.wait()
+        engine.close()
     return 0
 
 

@@ -542,24 +542,14 @@ def fact(
     return Row(scenario, metric, unit, gateway=gateway, target=target, ok=ok)
 
 
-def cpu_seconds(pid: int, *, tree: bool = False) -> float:
-    """User plus system CPU time of process `pid` so far (all its threads); with `tree`, plus
-    its child processes' (the capture worker's bundle writer)."""
-    process = psutil.Process(pid)
-    times = [process.cpu_times()] + [c.cpu_times() for c in process.children() if tree]
-    return float(sum(t.user + t.system for t in times))
-
-
-def rss_mb(pid: int, *, tree: bool = False) -> float:
-    """Resident memory of process `pid` in MB; with `tree`, plus its child processes'."""
-    process = psutil.Process(pid)
-    processes = [process, *(process.children() if tree else [])]
-    return sum(p.memory_info().rss for p in processes) / (1024 * 1024)
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` so far (all its threads)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def capture_worker_pid(gateway: Proc) -> int | None:
-    """The gateway's capture worker process (`python -m cal.capture.worker`), if it runs one; its
-    child, the bundle writer, counts with it (`tree=True`)."""
+    """The gateway's capture worker process (`python -m cal.capture.worker`), if it runs one."""
     for child in psutil.Process(gateway.pid).children():
         try:
             if "cal.capture.worker" in child.cmdline():

@@ -77,14 +77,14 @@ def _measure(
     if capture is not None:
         wait_captured(capture, sent + warmup, timeout=120)
     before = {name: cpu_seconds(env[proc].pid) for name, proc in procs.items()}
-    worker_before = cpu_seconds(worker, tree=True) if worker is not None else 0.0
+    worker_before = cpu_seconds(worker) if worker is not None else 0.0
     got = interleave(paths, dict.fromkeys(paths, c), rounds, 0)
     served = {"direct": 3 * rounds, "gateway": rounds, "floor": rounds}  # the mock serves all
     cpu = {n: (cpu_seconds(env[procs[n]].pid) - v) / served[n] * MS for n, v in before.items()}
     if capture is not None:
         wait_captured(capture, sent + warmup + rounds, timeout=120)
         if worker is not None:
-            cpu["worker"] = (cpu_seconds(worker, tree=True) - worker_before) / rounds * MS
+            cpu["worker"] = (cpu_seconds(worker) - worker_before) / rounds * MS
     t = {name: ms([x.total for x in runs]) for name, runs in got.items()}
     pairs = [g - d for d, g in zip(t["direct"], t["gateway"], strict=True)]
     info = {

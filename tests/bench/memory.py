@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import psutil
 import trio
 from harness import (
     RawConnection,
@@ -24,12 +25,12 @@ from harness import (
     compare,
     fact,
     raw_request,
-    rss_mb,
     small_call,
     wait_captured,
 )
 
 NAME = "5 memory"
+MB = 1024 * 1024
 
 
 async def _send(port: int, requests: int, connections: int = 8) -> int:
@@ -54,28 +55,32 @@ async def _send(port: int, requests: int, connections: int = 8) -> int:
     return errors
 
 
+def _rss(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / MB
+
+
 def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict[str, Any]]:
     mock, pipe = env["mock"], env["pipe"]
     total, warm = (1000, 200) if quick else (20000, 1000)
     gateway = stack.gateway(mock)
     time.sleep(1.0)
-    idle = {"direct": rss_mb(mock.pid), "gateway": rss_mb(gateway.pid), "floor": rss_mb(pipe.pid)}
+    idle = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid), "floor": _rss(pipe.pid)}
     worker = capture_worker_pid(gateway)
-    worker_idle = rss_mb(worker, tree=True) if worker else 0.0
+    worker_idle = _rss(worker) if worker else 0.0
     errors = trio.run(_send, gateway.port, warm)
     wait_captured(gateway, warm)
-    base = {"direct": rss_mb(mock.pid), "gateway": rss_mb(gateway.pid)}
-    worker_base = rss_mb(worker, tree=True) if worker else 0.0
+    base = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid)}
+    worker_base = _rss(worker) if worker else 0.0
     curve = []
     started = time.perf_counter()
     for _ in range(4):
         errors += trio.run(_send, gateway.port, total // 4)
-        curve.append(round(rss_mb(gateway.pid), 1))
+        curve.append(round(_rss(gateway.pid), 1))
     seconds = time.perf_counter() - started
     captured = wait_captured(gateway, warm + total, timeout=60.0)
     time.sleep(1.0)
-    end = {"direct": rss_mb(mock.pid), "gateway": rss_mb(gateway.pid)}
-    worker_end = rss_mb(worker, tree=True) if worker else 0.0
+    end = {"direct": _rss(mock.pid), "gateway": _rss(gateway.pid)}
+    worker_end = _rss(worker) if worker else 0.0
     growth = {k: end[k] - base[k] for k in end}
     drops = int(capture_stats(gateway).get("dropped", 0))
     rows = [

@@ -95,7 +95,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
         # from here until it has indexed every request of this round, warm-up included
         indexed = captured_total(env["gateway"])
         handed = 0
-        worker_cpu = cpu_seconds(worker, tree=True) if worker else 0.0
+        worker_cpu = cpu_seconds(worker) if worker else 0.0
         for name, port in ports.items():  # warm-up: the gateway's pool grows to `connections`
             warm = Load()
             trio.run(closed_loop, port, raw_request(c, port), connections, 0.5, warm)
@@ -145,7 +145,7 @@ def run(stack: Stack, env: dict[str, Any], quick: bool) -> tuple[list[Row], dict
         if worker and g.latencies:
             handed += len(g.latencies)
             wait_captured(env["gateway"], indexed + handed, timeout=120.0)
-            worker_ms = (cpu_seconds(worker, tree=True) - worker_cpu) / handed * MS
+            worker_ms = (cpu_seconds(worker) - worker_cpu) / handed * MS
             rows.append(fact(label, "capture worker CPU per request", "ms", worker_ms, None, ""))
             rows.append(
                 fact(
