@@ -55,8 +55,8 @@ SPOOL_NAME = "capture.spool"
 MAX_SPOOL_BYTES = 1 << 30
 MEMORY_BYTES = 16 << 20
 """How much of what waits is kept in memory; past it, requests wait in the spool file. Writing
-every request to the spool and reading it back cost a quarter of the worker's time with 200 KB
-bodies (docs/benchmarks.md, session 5)."""
+every request to the spool and reading it back was a large share of a busy worker's time with
+200 KB bodies (a profile, docs/benchmarks.md, session 5)."""
 _RESTART_AT = 1 << 20
 """Once caught up, the spool file starts again from its beginning when it is past this size."""
 _BINARY = getattr(os, "O_BINARY", 0)
