@@ -2,7 +2,8 @@
 stream cost per route, the work left on the loop after each response, and the capture writer's
 sustained bundles per second.
 
-Usage: python tests/bench/bench_units.py [--repeat 200] [--requests-only] [--small 3000]
+Usage: python tests/bench/bench_units.py [--repeat 200] [--requests-only | --bundle-only]
+                                         [--small 3000]
                                          [--stream 600] [--ledger 20000] [--rate 600] [--busy-s 10]
 
 Request body work: the Anthropic view and envelope check (apart and in one typed decode) at 50
@@ -17,6 +18,8 @@ Post-response: what the gateway does on the loop once the client has its last by
 (`account_exchange`: usage read, token credit, calibration, cost), µs per exchange. Every
 figure is this process's CPU time (the least of 5 rounds), steadier than wall time on a machine
 shared with other work.
+Capture worker (`--bundle-only`): its work on one non-stream pass-through exchange of 50 and
+200 KB, step by step (redaction, prompts, hashing, building, writing with and without links).
 Capture and ledger: the table of bench_capture.py (bundles and ledger entries per second, the
 writer's CPU per bundle, the loop's wake-up lateness while it works; see there).
 """
@@ -27,6 +30,7 @@ import argparse
 import math
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -275,14 +279,89 @@ def request_translation_us(repeat: int) -> dict[str, float]:
     return out
 
 
+def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
+    """The capture worker's work on one non-stream pass-through exchange with Claude Code's
+    request grown to `size_kb`, step by step, µs of CPU each (kernel time included: the file
+    system's share of the last two). On disk, each bundle is the next turn's (a new last turn),
+    written once with nothing linked and once with the files the bundles before hold linked."""
+    from cal.capture import disk
+    from cal.capture.bundle import build_bundle, sha256_hex
+    from cal.capture.prompts import extract_prompts
+    from cal.capture.redact import redact_bytes
+    from cal.config import load
+
+    body = claude_call(size_kb, False).body
+    answer = b'{"type":"message","content":[{"type":"text","text":"ok"}]}'
+    exchange = Exchange(
+        request_id="req_bench",
+        trace_id="0" * 32,
+        span_id="0" * 16,
+        run_id="run_bench",
+        started_at=time.time(),
+        method="POST",
+        path="/v1/messages",
+        query="beta=true",
+        client_format="anthropic",
+        client_headers=[("content-type", "application/json")],
+        client_body=body,
+        model="claude-bench",
+        endpoint="mock",
+        upstream_format="anthropic",
+        route="anthropic->anthropic",
+        attempts=[
+            Attempt(0, "mock", "anthropic", "http://127.0.0.1:1", request_body=body, status=200)
+        ],
+        response_body=answer,
+        status=200,
+    )
+    count = max(1, repeat // 10)
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load({"data_dir": Path(tmp)}, environ={})
+        turns = iter(range(10**9))
+
+        def write(contents: disk.Contents) -> object:
+            n = next(turns)
+            new = body.replace(b"bench-turn-000000", b"bench-turn-%06d" % (n % 10**6))
+            attempt = msgspec.structs.replace(exchange.attempts[0], request_body=new)
+            one = msgspec.structs.replace(
+                exchange, request_id=f"req_{n}", client_body=new, attempts=[attempt]
+            )  # the next turn's request: the same conversation, a new last turn
+            rel = disk.bundle_rel_path(one)
+            with disk.BundleFiles(settings.dump_dir, rel, contents) as files:
+                return files.finish(build_bundle(one, settings, on_file=files.add).manifest)
+
+        shared = disk.Contents()
+        return {
+            f"redact the {size_kb} KB body": cpu_us_each(lambda: redact_bytes(body), count),
+            "extract its prompts": cpu_us_each(lambda: extract_prompts("anthropic", body), count),
+            "sha256 of it": cpu_us_each(lambda: sha256_hex(body), count),
+            "build the bundle (no disk)": cpu_us_each(
+                lambda: build_bundle(exchange, settings), count
+            ),
+            "build and write it, nothing linked": cpu_us_each(
+                lambda: write(disk.Contents(kept=0)), count
+            ),
+            "build and write it, repeated files linked": cpu_us_each(lambda: write(shared), count),
+        }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument(
         "--requests-only", action="store_true", help="only the request body work, then stop"
     )
+    parser.add_argument(
+        "--bundle-only", action="store_true", help="only the capture worker's steps, then stop"
+    )
     add_capture_arguments(parser)
     args = parser.parse_args()
+    if args.bundle_only:
+        for size in (50, 200):
+            print(f"{f'capture worker, one {size} KB pass-through exchange':52} µs")
+            for name, micros in bundle_steps_us(size, args.repeat).items():
+                print(f"{name:52} {micros:8.0f}")
+        return 0
     print(f"{'request body work':52} µs per request")
     work = body_view_us(args.repeat) | request_translation_us(args.repeat)
     for name, micros in work.items():
