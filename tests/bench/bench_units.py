@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-from bench_capture import add_arguments as add_capture_arguments, run as run_capture
+from bench_capture import add_arguments as add_capture_arguments, run as run_capture, small_exchange
 from harness import claude_call, responses_call
 
 from cal.capture.model import Attempt, Exchange
@@ -291,41 +291,16 @@ def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
     from cal.config import load
 
     body = claude_call(size_kb, False).body
-    answer = b'{"type":"message","content":[{"type":"text","text":"ok"}]}'
-    exchange = Exchange(
-        request_id="req_bench",
-        trace_id="0" * 32,
-        span_id="0" * 16,
-        run_id="run_bench",
-        started_at=time.time(),
-        method="POST",
-        path="/v1/messages",
-        query="beta=true",
-        client_format="anthropic",
-        client_headers=[("content-type", "application/json")],
-        client_body=body,
-        model="claude-bench",
-        endpoint="mock",
-        upstream_format="anthropic",
-        route="anthropic->anthropic",
-        attempts=[
-            Attempt(0, "mock", "anthropic", "http://127.0.0.1:1", request_body=body, status=200)
-        ],
-        response_body=answer,
-        status=200,
-    )
+    exchange = msgspec.structs.replace(small_exchange(0), client_body=body)  # a pass-through
     count = max(1, repeat // 10)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load({"data_dir": Path(tmp)}, environ={})
         turns = iter(range(10**9))
 
         def write(contents: disk.Contents) -> object:
-            n = next(turns)
+            n = next(turns)  # the next turn's request: the same conversation, a new last turn
             new = body.replace(b"bench-turn-000000", b"bench-turn-%06d" % (n % 10**6))
-            attempt = msgspec.structs.replace(exchange.attempts[0], request_body=new)
-            one = msgspec.structs.replace(
-                exchange, request_id=f"req_{n}", client_body=new, attempts=[attempt]
-            )  # the next turn's request: the same conversation, a new last turn
+            one = msgspec.structs.replace(small_exchange(n), client_body=new)
             rel = disk.bundle_rel_path(one)
             with disk.BundleFiles(settings.dump_dir, rel, contents) as files:
                 return files.finish(build_bundle(one, settings, on_file=files.add).manifest)
