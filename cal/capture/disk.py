@@ -80,9 +80,9 @@ class Contents:
     An agent sends its whole conversation with every request, so most prompt files of a bundle
     repeat files of the bundle before, and a pass-through's upstream body is its client body.
     Creating a small file costs 47-159 µs on the ext4 we measured, linking one 6-9 µs
-    (docs/benchmarks.md, session 5). A file is only linked while its inode, size and modification time are the ones
-    it was written with, so one that was replaced or changed since is written anew. Where the file
-    system cannot link, every file is written.
+    (docs/benchmarks.md, session 5). A file is only linked while its inode, size and modification
+    time are the ones it was written with, so one that was replaced or changed since is written
+    anew. Where the file system cannot link, every file is written.
     """
 
     def __init__(self, kept: int = CONTENTS_KEPT) -> None:

@@ -123,8 +123,9 @@ class Inbox:
         self._path = spool
         self._writer = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)
         self._reader = os.open(spool, os.O_RDONLY | _BINARY)
-        self._queue: deque[tuple[list[bytes] | int, int]] = deque()
-        """(the request's frame bodies, or their size in the spool; how many exchanges)"""
+        self._queue: deque[tuple[list[bytes] | None, int, int]] = deque()
+        """(the request's frame bodies, None when they wait in the spool; their size, in memory
+        or in the spool; how many exchanges)"""
         self._memory_bytes = memory_bytes
         self._in_memory = 0
         self._spooled = 0
@@ -155,14 +156,14 @@ class Inbox:
         """Queue a request, in memory or in the spool; False when the spool is full."""
         size = sum(len(body) for body in bodies)
         if self._in_memory + size <= self._memory_bytes:
-            self._queue.append((bodies, exchanges))
+            self._queue.append((bodies, size, exchanges))
             self._in_memory += size
             return True
         if self._end + size + HEAD * len(bodies) > MAX_SPOOL_BYTES:
             return False
         data = b"".join(frame(body) for body in bodies)
         _write_all(self._writer, data)
-        self._queue.append((len(data), exchanges))
+        self._queue.append((None, len(data), exchanges))
         self._end += len(data)
         self._spooled += 1
         return True
@@ -175,11 +176,11 @@ class Inbox:
                 self._lock.wait()
             if not self._queue:
                 return None
-            held, exchanges = self._queue.popleft()
-            if not isinstance(held, int):
-                self._in_memory -= sum(len(body) for body in held)
-                return held, exchanges
-            data = _read_exact(self._reader, held)
+            bodies, size, exchanges = self._queue.popleft()
+            if bodies is not None:
+                self._in_memory -= size
+                return bodies, exchanges
+            data = _read_exact(self._reader, size)
             self._spooled -= 1
             if not self._spooled and self._end > _RESTART_AT:  # caught up: start again
                 os.ftruncate(self._writer, 0)
@@ -196,7 +197,7 @@ class Inbox:
     def waiting(self) -> int:
         """Exchanges taken from the stream and not yet handed out by `next`."""
         with self._lock:
-            return sum(exchanges for _, exchanges in self._queue)
+            return sum(exchanges for _, _, exchanges in self._queue)
 
     def close(self) -> None:
         os.close(self._writer)

@@ -89,11 +89,7 @@ def unseal_signature(signature: str) -> Thinking | None:
         text = base64.b64decode(signature.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError):
         return None
-    return (
-        unseal(text.decode("ascii", "replace"))
-        if text.startswith(ENVELOPE_PREFIX.encode())
-        else None
-    )
+    return unseal(text.decode("ascii", "replace"))  # None unless it is one of our envelopes
 
 
 def signature_block(signature: str) -> Thinking:
