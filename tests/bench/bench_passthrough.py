@@ -2,7 +2,7 @@
 
 The mock provider runs in its own process (`cal mock-upstream`), the gateway in another
 (`cal obs up`), and this process is the load: one keep-alive connection to each, requests
-interleaved (direct, gateway, direct, …) on a Claude-Code-shaped body built from the capture.
+interleaved (direct, gateway, direct, …) on a Claude-Code-shaped body built from the capture (`harness.claude_call`).
 
 Usage: python tests/bench/bench_passthrough.py [--requests N] [--size-kb 50] [--stream]
                                                 [--upstream-format F] [--json OUT] [--capture on|off]
@@ -30,33 +30,13 @@ import time
 from pathlib import Path
 
 import msgspec
-from harness import LAST_TEXT, fresh
-
-ROOT = Path(__file__).resolve().parents[2]
-CAPTURE = ROOT.parent / "shared" / "reference" / "captures" / "claude-code-2.1.330_messages.json"
+from harness import claude_call, fresh
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def claude_body(size_kb: int, stream: bool) -> bytes:
-    """The captured Claude Code request, its history grown or cut to about `size_kb` KB."""
-    record = msgspec.json.decode(CAPTURE.read_bytes())
-    body = record["body"]
-    body["stream"] = stream
-    body["model"] = "claude-bench"
-    messages = body["messages"]
-    filler = {"role": "user", "content": [{"type": "text", "text": "x" * 2000}]}
-    reply = {"role": "assistant", "content": [{"type": "text", "text": "ok " * 600}]}
-    raw = msgspec.json.encode(body)
-    while len(raw) < size_kb * 1024:
-        messages += [filler, reply]
-        raw = msgspec.json.encode(body)
-    messages.append({"role": "user", "content": LAST_TEXT})
-    return msgspec.json.encode(body)
 
 
 def wait_line(process: subprocess.Popen[str], pattern: str, timeout: float = 30.0) -> str:
@@ -171,7 +151,7 @@ def main() -> int:
             env=env,
         )
         wait_line(gateway, r"gateway\s+(http://\S+)")
-        body = claude_body(args.size_kb, args.stream)
+        body = claude_call(args.size_kb, args.stream).body
         direct = http.client.HTTPConnection("127.0.0.1", mock_port)
         through = http.client.HTTPConnection("127.0.0.1", gateway_port)
         for _ in range(50):  # warm both paths

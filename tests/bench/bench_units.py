@@ -27,6 +27,7 @@ writer's CPU per bundle, the loop's wake-up lateness while it works; see there).
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import statistics
 import sys
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import msgspec
 from bench_capture import add_arguments as add_capture_arguments, run as run_capture, small_exchange
-from harness import claude_call, responses_call
+from harness import claude_call, fresh, responses_call
 
 from cal.capture.model import Attempt, Exchange
 from cal.formats import ApiFormat, parse_format
@@ -295,12 +296,11 @@ def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
     count = max(1, repeat // 10)
     with tempfile.TemporaryDirectory() as tmp:
         settings = load({"data_dir": Path(tmp)}, environ={})
-        turns = iter(range(10**9))
+        ids = itertools.count(1)
 
         def write(contents: disk.Contents) -> object:
-            n = next(turns)  # the next turn's request: the same conversation, a new last turn
-            new = body.replace(b"bench-turn-000000", b"bench-turn-%06d" % (n % 10**6))
-            one = msgspec.structs.replace(small_exchange(n), client_body=new)
+            # the next turn's request (the same conversation, a new last turn) under a new id
+            one = msgspec.structs.replace(small_exchange(next(ids)), client_body=fresh(body))
             rel = disk.bundle_rel_path(one)
             with disk.BundleFiles(settings.dump_dir, rel, contents) as files:
                 return files.finish(build_bundle(one, settings, on_file=files.add).manifest)

@@ -25,6 +25,7 @@ from harness import (
     claude_call,
     compare,
     fact,
+    fresh,
     p50,
     p99,
     raw_request,
@@ -62,9 +63,10 @@ async def _stream_load(port: int, raw: bytes, seconds: float, phase: Phase) -> N
         try:
             while time.perf_counter() < deadline:
                 stamps: list[float] = []
+                request = fresh(raw)
                 sent = time.perf_counter()
                 try:
-                    status, first = await conn.request(raw, stamps.append)
+                    status, first = await conn.request(request, stamps.append)
                 except (OSError, ConnectionError, trio.BrokenResourceError) as exc:
                     phase.errors.append(repr(exc))
                     return

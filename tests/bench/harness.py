@@ -246,7 +246,8 @@ _turns = itertools.count(1)
 def fresh(raw: bytes) -> bytes:
     """`raw` with its turn number made new (same size). An agent's requests differ from one to
     the next (the newest turn), while most of what they hold repeats: a benchmark that sent the
-    same bytes every time would flatter whatever stores requests (capture links repeated files)."""
+    same bytes every time would flatter whatever stores requests (capture links repeated files).
+    `call` applies it; callers of `RawConnection.request` apply it before they start the clock."""
     at = raw.rfind(TURN)
     if at < 0:
         return raw
@@ -436,7 +437,7 @@ class RawConnection:
         `on_data(t)` is called for each read that brought body bytes (one per paced SSE event).
         """
         self._on_data = None
-        await self.stream.send_all(fresh(raw))
+        await self.stream.send_all(raw)
         end = await self._until(b"\r\n\r\n")
         head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
         del self.buf[: end + 4]

@@ -24,6 +24,7 @@ from harness import (
     claude_call,
     compare,
     fact,
+    fresh,
     raw_request,
     small_call,
     wait_captured,
@@ -44,7 +45,7 @@ async def _send(port: int, requests: int, connections: int = 8) -> int:
         conn = await RawConnection.open(port)
         try:
             for i in counter:
-                status, _ = await conn.request(big if i % 10 == 9 else small)
+                status, _ = await conn.request(fresh(big if i % 10 == 9 else small))
                 errors += status != 200
         finally:
             await conn.aclose()

@@ -23,6 +23,7 @@ from harness import (
     compare,
     cpu_seconds,
     fact,
+    fresh,
     p50,
     p99,
     raw_request,
@@ -61,9 +62,11 @@ async def closed_loop(port: int, raw: bytes, connections: int, seconds: float, l
             load.errors.append(f"connect: {exc!r}")
             return
         try:
-            while (sent := time.perf_counter()) < deadline:
+            while time.perf_counter() < deadline:
+                request = fresh(raw)
+                sent = time.perf_counter()
                 try:
-                    status, _ = await conn.request(raw)
+                    status, _ = await conn.request(request)
                 except (OSError, ConnectionError, trio.BrokenResourceError) as exc:
                     load.errors.append(repr(exc))
                     return
