@@ -5,7 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 from capture_samples import ANTHROPIC_KEY, CODEX_JWT, GEMINI_KEY, OAUTH_TOKEN, OPENAI_KEY
+from hypothesis import given, settings, strategies as st
 
+from cal.capture import redact
 from cal.capture.redact import (
     contains_secret,
     hint,
@@ -93,3 +95,44 @@ def test_ordinary_words_are_not_taken_for_keys() -> None:
     assert redact_text(text) == text
     encoded = f"u%3Fkey%3D{GEMINI_KEY}"
     assert GEMINI_KEY not in redact_text(encoded)
+
+
+def each_shape_in_turn(data: bytes) -> bytes:
+    """What body redaction is defined as: every shape's `re.sub` over the whole data, in order."""
+    for shape in redact._SHAPES:
+        data = shape.pattern.sub(shape.replace, data)
+    return data
+
+
+_PIECES = st.sampled_from(
+    [
+        *(s.encode() for s in (ANTHROPIC_KEY, OPENAI_KEY, OAUTH_TOKEN, GEMINI_KEY, CODEX_JWT)),
+        *(b"bearer ", b"Bearer ", b"BEARER\t", b"bEaReR\n ", b"Bearer", b"unbearer "),
+        *(b"sk-", b"sk-ant-api03-", b"sk-proj-", b"sk-None-", b"ask-", b"AIza", b"ya29.", b"eyJ"),
+        *(b"-", b"b", b"B", b"z", b"9", b"J", b".", b"=", b"_", b" ", b"\n", b'"', b"%3D", b"\\n"),
+        b"-" * 90,  # rare bytes made common: the literal itself is sought from there on
+        b"b" * 90,
+        b"bB" * 50,
+        b"z-9J" * 40,
+    ]
+)
+_RUNS = st.text("ABCDEFabcdef0123456789_-.", max_size=40).map(str.encode)
+
+
+@settings(max_examples=600)
+@given(st.lists(st.one_of(_PIECES, _RUNS, st.binary(max_size=3)), max_size=60).map(b"".join))
+def test_body_redaction_is_each_shape_substituted_in_turn(data: bytes) -> None:
+    assert redact_bytes(data) == each_shape_in_turn(data)
+    searched = any(shape.pattern.search(data) for shape in redact._SHAPES)
+    assert contains_secret(data) == searched
+
+
+def test_a_long_body_with_common_rare_bytes_is_redacted_like_a_short_one() -> None:
+    filler = b"b-B9zJ " * 3000  # every literal's rare byte, far past the memchr budget
+    data = filler + f"Bearer {OAUTH_TOKEN} {OPENAI_KEY} key={GEMINI_KEY} {CODEX_JWT} ".encode()
+    clean = redact_bytes(data + filler)
+    assert clean == each_shape_in_turn(data + filler)
+    assert clean.startswith(filler) and clean.endswith(filler)
+    assert not contains_secret(clean) and contains_secret(data)
+    for secret in (OAUTH_TOKEN, OPENAI_KEY, GEMINI_KEY, CODEX_JWT):
+        assert secret.encode() not in clean
