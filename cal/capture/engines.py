@@ -11,7 +11,6 @@ frozen one-file binary has no `-m`).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,7 @@ from cal.capture.wire import (
     Written,
     enc_hook,
     frame,
-    handed_frame,
+    hand,
 )
 from cal.config import Settings
 
@@ -45,9 +44,6 @@ _WIDE_PIPE = 1 << 20
 """What the worker's stdin pipe is widened to where the OS allows it (Linux: 1 MiB is the
 unprivileged maximum), so a batch of large bodies goes in a few writes, not one per 64 KiB with
 the worker woken up for each."""
-_MAX_PIECES = 512
-"""At most this many frames go in one `writev` (POSIX allows 1024)."""
-_writev = getattr(os, "writev", None)  # POSIX only
 OnWritten = Callable[[BatchResult], None]
 OnDropped = Callable[[int], None]
 
@@ -157,11 +153,11 @@ class WorkerProcess:
         """Send `batch`; an exchange that cannot be encoded fails alone, reported at once."""
         failures: list[str] = []
 
-        def frames() -> Iterator[bytes | bytearray]:  # encoded as sent: the loop never waits long
+        def frames() -> Iterator[bytes]:  # encoded as they are sent: the loop never waits long
             yield frame(self._encoder.encode(Write(len(batch))))
             for exchange in batch:
                 try:
-                    yield handed_frame(exchange, self._encoder)
+                    yield frame(self._encoder.encode(hand(exchange, self._encoder.encode)))
                 except (TypeError, ValueError, OverflowError, NotImplementedError) as exc:
                     failures.append(redact_text(f"request {exchange.request_id}: {exc}"))
                     yield frame(b"")  # the worker skips it
@@ -219,7 +215,7 @@ class WorkerProcess:
         finally:
             self._finished.set()
 
-    async def _send(self, frames: Iterable[bytes | bytearray]) -> None:
+    async def _send(self, frames: Iterable[bytes]) -> None:
         """Send `frames` (shielded: half a frame would garble the stream), small ones joined
         into writes of about a pipe's buffer."""
         process = self._process
@@ -227,40 +223,19 @@ class WorkerProcess:
             raise CaptureWorkerError("the capture worker is not running")
         with trio.CancelScope(shield=True):
             async with self._send_lock:
-                chunk: list[bytes | bytearray] = []
+                chunk: list[bytes] = []
                 size = 0
                 try:
                     for data in frames:
                         chunk.append(data)
                         size += len(data)
-                        if size >= self._write_size or len(chunk) >= _MAX_PIECES:
-                            await self._write(process.stdin, chunk)
+                        if size >= self._write_size:
+                            await process.stdin.send_all(b"".join(chunk))
                             chunk, size = [], 0
                     if chunk:
-                        await self._write(process.stdin, chunk)
+                        await process.stdin.send_all(b"".join(chunk))
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     raise self._gone() from exc
-
-    async def _write(self, stream: trio.abc.SendStream, pieces: list[bytes | bytearray]) -> None:
-        """Send `pieces` in order: one `writev` where the pipe takes them all (no copy of a
-        large body into a joined chunk), `send_all` for whatever it did not take."""
-        fileno = getattr(stream, "fileno", None)
-        if fileno is None or _writev is None:
-            await stream.send_all(b"".join(pieces))
-            return
-        try:
-            sent = _writev(fileno(), pieces)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            raise trio.BrokenResourceError(str(exc)) from exc
-        for piece in pieces:
-            if sent >= len(piece):
-                sent -= len(piece)
-                continue
-            await stream.send_all(memoryview(piece)[sent:])
-            sent = 0
-        await trio.lowlevel.checkpoint()
 
     async def _receive(self) -> Reply:
         head = await self._read(HEAD)

@@ -100,28 +100,6 @@ _ATTEMPT_BODIES = ("request_body", "response_body")
 def hand(exchange: Exchange, encode: Callable[[object], bytes]) -> Handed:
     """`exchange` encoded for the worker, each body and the event list sent once: a pass-through
     stream's client events are its raw events, a translator's input is the client's body…"""
-    exchange, same = _once(exchange)
-    return Handed(msgspec.Raw(encode(exchange)), same)
-
-
-def handed_frame(exchange: Exchange, encoder: msgspec.msgpack.Encoder) -> bytearray:
-    """`frame(encoder.encode(hand(exchange, encoder.encode)))`, with the exchange's bodies
-    copied once instead of three times (encoded straight into the frame)."""
-    exchange, same = _once(exchange)
-    data = bytearray(_HANDED_HEAD)
-    encoder.encode_into(exchange, data, len(_HANDED_HEAD))
-    data += encoder.encode(same)
-    data[:HEAD] = (len(data) - HEAD).to_bytes(HEAD, "little")
-    return data
-
-
-_HANDED_HEAD = bytes(HEAD) + b"\x92"
-"""A frame's length (filled in last), then msgpack's header of a 2-item array: a Handed."""
-
-
-def _once(exchange: Exchange) -> tuple[Exchange, list[tuple[str, str]]]:
-    """`exchange` with the second and later references to one object emptied, and the list of
-    (field, the field it is)."""
     seen: dict[int, str] = {}
     same: list[tuple[str, str]] = []
 
@@ -151,7 +129,7 @@ def _once(exchange: Exchange) -> tuple[Exchange, list[tuple[str, str]]]:
         changes["client_events"] = []
     if changes:
         exchange = msgspec.structs.replace(exchange, **changes)
-    return exchange, same
+    return Handed(msgspec.Raw(encode(exchange)), same)
 
 
 def _field(exchange: Exchange, path: str) -> tuple[object, str]:

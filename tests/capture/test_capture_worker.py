@@ -17,7 +17,7 @@ from capture_samples import write_all
 
 from cal.capture.engines import CaptureWorkerError, WorkerProcess, start_engine, worker_command
 from cal.capture.model import Exchange
-from cal.capture.wire import frame, hand, handed_frame, unhand
+from cal.capture.wire import hand, unhand
 from cal.capture.writer import CaptureWriter
 from cal.config import Settings
 
@@ -221,8 +221,6 @@ def test_what_an_exchange_holds_twice_is_handed_over_once_and_stays_one_object(
     exchange.attempts[0].response_body = exchange.response_body = b'{"answer": 1}'
     exchange.client_events = exchange.raw_events
     handed = hand(exchange, msgspec.msgpack.encode)
-    encoder = msgspec.msgpack.Encoder()
-    assert handed_frame(exchange, encoder) == frame(encoder.encode(handed))
     assert bytes(handed.exchange).count(body) == 1
     assert len(handed.same) == 4
     back = unhand(handed, msgspec.msgpack.Decoder(Exchange).decode)
@@ -231,27 +229,3 @@ def test_what_an_exchange_holds_twice_is_handed_over_once_and_stays_one_object(
     assert back.response_body is back.attempts[0].response_body
     assert back.client_events is back.raw_events
     assert exchange.transform_input is body and exchange.client_events  # the original is intact
-
-
-async def test_frames_larger_than_the_pipe_arrive_whole_and_in_order(
-    make_settings: Callable[..., Settings],
-) -> None:
-    read_fd, write_fd = os.pipe()
-    os.set_blocking(write_fd, False)
-    pieces = [os.urandom(size) for size in (10, 300_000, 5, 70_000, 1)]  # the pipe takes 64 KiB
-    received = bytearray()
-
-    async def drain() -> None:
-        async with trio.lowlevel.FdStream(read_fd) as stream:
-            while chunk := await stream.receive_some(4096):
-                received.extend(chunk)
-                await trio.lowlevel.checkpoint()
-
-    worker = WorkerProcess(make_settings(), ["unused"])
-    with trio.fail_after(10):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(drain)
-            async with trio.lowlevel.FdStream(write_fd) as stream:
-                await worker._write(stream, pieces)
-                await worker._write(stream, [bytearray(b"end")])
-    assert received == b"".join(pieces) + b"end"
