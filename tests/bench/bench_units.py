@@ -19,7 +19,8 @@ Post-response: what the gateway does on the loop once the client has its last by
 figure is this process's CPU time (the least of 5 rounds), steadier than wall time on a machine
 shared with other work.
 Capture worker (`--bundle-only`): its work on one non-stream pass-through exchange of 50 and
-200 KB, step by step (redaction, prompts, hashing, building, writing with and without links).
+200 KB, step by step (redaction, prompts, hashing, building, writing with and without links), and
+the gateway's share: handing the exchange to a real worker.
 Capture and ledger: the table of bench_capture.py (bundles and ledger entries per second, the
 writer's CPU per bundle, the loop's wake-up lateness while it works; see there).
 """
@@ -37,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
+import trio
 from bench_capture import add_arguments as add_capture_arguments, run as run_capture, small_exchange
 from harness import claude_call, fresh, responses_call
 
@@ -317,7 +319,47 @@ def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
                 lambda: write(disk.Contents(kept=0)), count
             ),
             "build and write it, repeated files linked": cpu_us_each(lambda: write(shared), count),
+            "the gateway's side: hand it to a real worker": handover_us(body, count),
         }
+
+
+def handover_us(body: bytes, count: int) -> float:
+    """µs of this process's CPU to hand one pass-through exchange with `body` (a new turn each
+    time) to a real capture worker, in batches of 20 as the gateway's writer does: encoding the
+    frames, writing them to the worker's pipe, reading its replies. The worker's own CPU is not
+    counted. The least of 5 rounds."""
+    from cal.capture.engines import WorkerProcess, worker_command
+    from cal.config import load
+
+    command = worker_command()
+    assert command is not None
+
+    async def measure() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            worker = WorkerProcess(load({"data_dir": Path(tmp)}, environ={}), command)
+            best = math.inf
+            async with trio.open_nursery() as nursery:
+                await worker.open(nursery, lambda result: None, lambda count: None)
+                ids = itertools.count(1)
+                for _ in range(ROUNDS):
+                    batches = [
+                        [
+                            msgspec.structs.replace(
+                                small_exchange(next(ids)), client_body=fresh(body)
+                            )
+                            for _ in range(20)
+                        ]
+                        for _ in range(max(1, count // 20))
+                    ]
+                    started = time.process_time()
+                    for batch in batches:
+                        await worker.write(batch)
+                    best = min(best, (time.process_time() - started) / (20 * len(batches)))
+                await worker.close(60)
+                nursery.cancel_scope.cancel()
+            return best * 1e6
+
+    return trio.run(measure)
 
 
 def main() -> int:
