@@ -6,15 +6,11 @@ interleaved (direct, gateway, direct, …) on a Claude-Code-shaped body built fr
 
 Usage: python tests/bench/bench_passthrough.py [--requests N] [--size-kb 50] [--stream]
                                                 [--upstream-format F] [--json OUT] [--capture on|off]
-                                                [--pace-ms MS] [--idle-s S]
 
 With --upstream-format other than anthropic the gateway translates (an Anthropic client served by
 an endpoint of that format); the direct call stays a native Anthropic call to the same mock, so
 "added" then includes translation. With --stream, time to first byte (the first SSE data line) and
-the gaps between events are measured too. --pace-ms has the mock send its 64 events that far
-apart (`cal mock-upstream --chunks 64 --interval-ms MS`, as in benchmark scenario 2). --idle-s
-leaves every process idle that long before each request, so each one is a cold start: what
-scenario 2's interleaved streams (1.3 s each) make of every time to first byte.
+the gaps between events are measured too.
 """
 
 from __future__ import annotations
@@ -106,8 +102,6 @@ def main() -> int:
         default="anthropic",
     )
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--pace-ms", type=int, default=0, help="the mock's gap between events")
-    parser.add_argument("--idle-s", type=float, default=0.0, help="pause before each request")
     args = parser.parse_args()
 
     cal = [sys.executable, "-m", "cal"]
@@ -117,11 +111,8 @@ def main() -> int:
         **os.environ,
         "CODE_AGENT_LENS_OBS_DUMP_ENABLED": "true" if args.capture == "on" else "false",
     }
-    pacing = ["--chunks", "64", "--interval-ms", str(args.pace_ms)] if args.pace_ms else []
     mock = subprocess.Popen(
-        [*cal, "mock-upstream", "--port", str(mock_port), *pacing],
-        stdout=subprocess.PIPE,
-        text=True,
+        [*cal, "mock-upstream", "--port", str(mock_port)], stdout=subprocess.PIPE, text=True
     )
     gateway = None
     try:
@@ -168,9 +159,7 @@ def main() -> int:
         direct_runs: list[Timing] = []
         gateway_runs: list[Timing] = []
         for _ in range(args.requests):
-            time.sleep(args.idle_s)
             direct_runs.append(call(direct, "/v1/messages", body))
-            time.sleep(args.idle_s)
             gateway_runs.append(call(through, "/v1/messages", body))
         ms = 1000.0
         d_times = [t.total for t in direct_runs]
@@ -182,8 +171,6 @@ def main() -> int:
             "body_bytes": len(body),
             "requests_each": args.requests,
             "capture": args.capture,
-            "pace_ms": args.pace_ms,
-            "idle_s": args.idle_s,
             "direct_p50_ms": statistics.median(d_times) * ms,
             "direct_p99_ms": quantile(d_times, 0.99) * ms,
             "gateway_p50_ms": statistics.median(g_times) * ms,
