@@ -83,6 +83,9 @@ _SHAPES = (
 _DENSE = 64
 """Past this many occurrences of a literal's rare byte (plus one per 128 bytes searched), the
 literal itself is sought instead (a slower scan, but one that does not stop at every byte)."""
+_MANY = 256
+"""Past this many places where a shape's literal occurs (`task-` holds `sk-`), the shape scans
+the whole data instead of being tried at each place."""
 _TEXT_LITERAL = re.compile(r"sk-|AIza|ya29\.|eyJ|[Bb][Ee][Aa][Rr][Ee][Rr]")
 _MARKER = b"[REDACTED"
 
@@ -216,9 +219,10 @@ def _starts(data: bytes, shape: _Shape) -> list[int]:
 
 
 def _seek(data: bytes, literal: bytes) -> list[int]:
-    found = []
+    """Where `literal` occurs in `data`, up to one past _MANY (past it, the places go unused)."""
+    found: list[int] = []
     start = data.find(literal)
-    while start >= 0:
+    while start >= 0 and len(found) <= _MANY:
         found.append(start)
         start = data.find(literal, start + 1)
     return found
@@ -227,6 +231,8 @@ def _seek(data: bytes, literal: bytes) -> list[int]:
 def _sub(shape: _Shape, data: bytes, starts: list[int]) -> bytes:
     """`shape.pattern.sub(shape.replace, data)` for a pattern whose matches can only begin at
     `starts`; `data` itself when nothing matched."""
+    if len(starts) > _MANY:  # `re` tries them faster than a loop of `match` calls would
+        return shape.pattern.sub(shape.replace, data)
     pieces: list[bytes] = []
     end = 0
     for start in starts:
@@ -265,6 +271,12 @@ def contains_secret(data: bytes) -> bool:
         key = (shape.literal, shape.folded)
         if key not in starts:
             starts[key] = _starts(data, shape)
-        if any(shape.pattern.match(data, start) is not None for start in starts[key]):
+        if _found(shape, data, starts[key]):
             return True
     return False
+
+
+def _found(shape: _Shape, data: bytes, starts: list[int]) -> bool:
+    if len(starts) > _MANY:
+        return shape.pattern.search(data) is not None
+    return any(shape.pattern.match(data, start) is not None for start in starts)

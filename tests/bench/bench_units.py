@@ -20,7 +20,8 @@ figure is this process's CPU time (the least of 5 rounds), steadier than wall ti
 shared with other work.
 Capture worker (`--bundle-only`): its work on one non-stream pass-through exchange of 50 and
 200 KB, step by step (redaction, prompts, hashing, building, writing with and without links), and
-the gateway's share: handing the exchange to a real worker.
+the gateway's share: handing the exchange to a real worker; then the redaction of bodies where
+its shortcuts do not apply.
 Capture and ledger: the table of bench_capture.py (bundles and ledger entries per second, the
 writer's CPU per bundle, the loop's wake-up lateness while it works; see there).
 """
@@ -323,6 +324,26 @@ def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
         }
 
 
+REDACTION_WORST = {
+    "`task- ` repeated (holds `sk-`)": b"task- " * 34_000,
+    "`b` repeated (the rare byte of `bearer`)": b"b" * 200_000,
+    "`eyJabc.` repeated": b"eyJabc." * 29_000,
+    "English words": b"the quick brown fox jumps over the lazy dog " * 4_600,
+}
+"""About 200 KB each: bodies where the redaction scan's shortcuts do not apply."""
+
+
+def redaction_worst_us(repeat: int) -> dict[str, float]:
+    """µs of CPU to redact each REDACTION_WORST body."""
+    from cal.capture.redact import redact_bytes
+
+    count = max(1, repeat // 10)
+    return {
+        f"redact: {name}": cpu_us_each(lambda data=data: redact_bytes(data), count)
+        for name, data in REDACTION_WORST.items()
+    }
+
+
 def handover_us(body: bytes, count: int) -> float:
     """µs of this process's CPU to hand one pass-through exchange with `body` (a new turn each
     time) to a real capture worker, in batches of 20 as the gateway's writer does: encoding the
@@ -378,6 +399,9 @@ def main() -> int:
             print(f"{f'capture worker, one {size} KB pass-through exchange':52} µs")
             for name, micros in bundle_steps_us(size, args.repeat).items():
                 print(f"{name:52} {micros:8.0f}")
+        print(f"{'redaction where its shortcuts do not apply, 200 KB':52} µs")
+        for name, micros in redaction_worst_us(args.repeat).items():
+            print(f"{name:52} {micros:8.0f}")
         return 0
     print(f"{'request body work':52} µs per request")
     work = body_view_us(args.repeat) | request_translation_us(args.repeat)

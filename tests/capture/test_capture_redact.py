@@ -128,7 +128,7 @@ def test_body_redaction_is_each_shape_substituted_in_turn(data: bytes) -> None:
 
 
 def test_a_long_body_with_common_rare_bytes_is_redacted_like_a_short_one() -> None:
-    filler = b"b-B9zJ " * 3000  # every literal's rare byte, far past the memchr budget
+    filler = b"b-B9zJ task- " * 3000  # every rare byte, and `sk-`, far past their budgets
     data = filler + f"Bearer {OAUTH_TOKEN} {OPENAI_KEY} key={GEMINI_KEY} {CODEX_JWT} ".encode()
     clean = redact_bytes(data + filler)
     assert clean == each_shape_in_turn(data + filler)
