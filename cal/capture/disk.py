@@ -60,12 +60,13 @@ def _native(dump_dir: Path, rel_path: str) -> str:
 def _write_new(path: str, data: bytes, flags: int = _NEW_FILE) -> None:
     fd = os.open(path, flags, FILE_MODE)
     try:
-        _write_fd(fd, data)
+        write_all(fd, data)
     finally:
         os.close(fd)
 
 
-def _write_fd(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd`."""
     done = os.write(fd, data)
     if done < len(data):  # a short write (a signal, a nearly full disk): go on until all is out
         view = memoryview(data)
@@ -107,7 +108,7 @@ class Contents:
                 pass
         fd = os.open(path, _NEW_FILE, FILE_MODE)
         try:
-            _write_fd(fd, data)
+            write_all(fd, data)
             status = os.fstat(fd)
         finally:
             os.close(fd)

@@ -185,17 +185,21 @@ def redact_bytes(data: bytes) -> bytes:
     where its literal occurs (every match starts with it), and the literal is found by `memchr`
     for its rare byte. A body without secrets costs a few fast scans, not seven regex scans.
     """
-    starts: dict[tuple[bytes, bool], list[int]] = {}
+    found: dict[bytes, list[int]] = {}
     for shape in _SHAPES:
-        key = (shape.literal, shape.folded)
-        if key not in starts:  # one search serves the shapes of one literal (the `sk-` ones)
-            starts[key] = _starts(data, shape)
-        if starts[key]:
-            clean = _sub(shape, data, starts[key])
-            if clean is not data:  # the positions found before no longer hold
+        if starts := _starts_once(data, shape, found):
+            clean = _sub(shape, data, starts)
+            if clean is not data:  # the places found before no longer hold
                 data = clean
-                starts.clear()
+                found.clear()
     return data
+
+
+def _starts_once(data: bytes, shape: _Shape, found: dict[bytes, list[int]]) -> list[int]:
+    """`_starts`, kept in `found` by literal: one search serves the three `sk-` shapes."""
+    if shape.literal not in found:
+        found[shape.literal] = _starts(data, shape)
+    return found[shape.literal]
 
 
 def _starts(data: bytes, shape: _Shape) -> list[int]:
@@ -266,14 +270,8 @@ def _holds_literal(text: str) -> bool:
 
 def contains_secret(data: bytes) -> bool:
     """True when `data` holds something `redact_bytes` would replace."""
-    starts: dict[tuple[bytes, bool], list[int]] = {}
-    for shape in _SHAPES:
-        key = (shape.literal, shape.folded)
-        if key not in starts:
-            starts[key] = _starts(data, shape)
-        if _found(shape, data, starts[key]):
-            return True
-    return False
+    found: dict[bytes, list[int]] = {}
+    return any(_found(shape, data, _starts_once(data, shape, found)) for shape in _SHAPES)
 
 
 def _found(shape: _Shape, data: bytes, starts: list[int]) -> bool:

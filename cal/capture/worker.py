@@ -30,6 +30,7 @@ from typing import IO
 
 import msgspec
 
+from cal.capture.disk import write_all
 from cal.capture.engine import CaptureEngine
 from cal.capture.model import Exchange
 from cal.capture.redact import redact_text
@@ -88,12 +89,6 @@ def _read_request(
             return None
         bodies.append(item)
     return bodies, count
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _read_exact(fd: int, size: int) -> bytes:
@@ -162,7 +157,7 @@ class Inbox:
         if self._end + size + HEAD * len(bodies) > MAX_SPOOL_BYTES:
             return False
         data = b"".join(frame(body) for body in bodies)
-        _write_all(self._writer, data)
+        write_all(self._writer, data)
         self._queue.append((None, len(data), exchanges))
         self._end += len(data)
         self._spooled += 1

@@ -2,7 +2,8 @@
 
 The mock provider runs in its own process (`cal mock-upstream`), the gateway in another
 (`cal obs up`), and this process is the load: one keep-alive connection to each, requests
-interleaved (direct, gateway, direct, …) on a Claude-Code-shaped body built from the capture (`harness.claude_call`).
+interleaved (direct, gateway, direct, …) on a Claude-Code-shaped body built from the capture
+(`harness.claude_call`).
 
 Usage: python tests/bench/bench_passthrough.py [--requests N] [--size-kb 50] [--stream]
                                                 [--upstream-format F] [--json OUT] [--capture on|off]

@@ -35,7 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -283,6 +283,12 @@ def request_translation_us(repeat: int) -> dict[str, float]:
     return out
 
 
+def next_turn(body: bytes, ids: Iterator[int]) -> Exchange:
+    """A pass-through exchange of the next turn of `body`'s conversation (a new last turn),
+    under a new id."""
+    return msgspec.structs.replace(small_exchange(next(ids)), client_body=fresh(body))
+
+
 def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
     """The capture worker's work on one non-stream pass-through exchange with Claude Code's
     request grown to `size_kb`, step by step, µs of CPU each (kernel time included: the file
@@ -302,8 +308,7 @@ def bundle_steps_us(size_kb: int, repeat: int) -> dict[str, float]:
         ids = itertools.count(1)
 
         def write(contents: disk.Contents) -> object:
-            # the next turn's request (the same conversation, a new last turn) under a new id
-            one = msgspec.structs.replace(small_exchange(next(ids)), client_body=fresh(body))
+            one = next_turn(body, ids)
             rel = disk.bundle_rel_path(one)
             with disk.BundleFiles(settings.dump_dir, rel, contents) as files:
                 return files.finish(build_bundle(one, settings, on_file=files.add).manifest)
@@ -364,12 +369,7 @@ def handover_us(body: bytes, count: int) -> float:
                 ids = itertools.count(1)
                 for _ in range(ROUNDS):
                     batches = [
-                        [
-                            msgspec.structs.replace(
-                                small_exchange(next(ids)), client_body=fresh(body)
-                            )
-                            for _ in range(20)
-                        ]
+                        [next_turn(body, ids) for _ in range(20)]
                         for _ in range(max(1, count // 20))
                     ]
                     started = time.process_time()
