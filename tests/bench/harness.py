@@ -560,6 +560,22 @@ def capture_worker_pid(gateway: Proc) -> int | None:
     return None
 
 
+def file_creation_us(parent: Path, count: int = 200) -> float:
+    """CPU µs to create one empty file in a new directory under `parent` (the median of five
+    rounds of `count / 5`). A capture bundle creates about ten files and directories; what one
+    costs depends on the file system and its recent history (ext4 without a journal skips the
+    inodes freed in the last minutes, one by one, on every allocation), so the suite notes it."""
+    folder = Path(tempfile.mkdtemp(prefix="data-fs-probe-", dir=parent))
+    per_round = max(1, count // 5)
+    rounds = []
+    for r in range(5):
+        started = time.process_time()
+        for i in range(per_round):
+            os.close(os.open(folder / f"{r}-{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        rounds.append((time.process_time() - started) / per_round * 1e6)
+    return round(sorted(rounds)[2], 1)
+
+
 def load_average() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -30,7 +30,7 @@ import msgspec
 import startup
 import streams
 import throughput
-from harness import ROOT, Row, Stack, load_average
+from harness import ROOT, Row, Stack, file_creation_us, load_average
 
 Scenario = Callable[[Stack, dict[str, Any], bool], tuple[list[Row], dict[str, Any]]]
 SCENARIOS: dict[int, Scenario] = {
@@ -132,6 +132,8 @@ def main() -> int:
     )
 
     stack = Stack()
+    meta["file_creation_us_before"] = file_creation_us(stack.tmp)
+    print(f"file creation {meta['file_creation_us_before']} µs of CPU per empty file", flush=True)
     rows: list[Row] = []
     details: dict[str, Any] = {}
     try:
@@ -155,6 +157,7 @@ def main() -> int:
             info["load_average_after"] = load_average()
             details[str(number)] = info
             print(table(got), flush=True)
+        meta["file_creation_us_after"] = file_creation_us(stack.tmp)  # before the data dirs go
     finally:
         stack.close()
 
@@ -164,6 +167,7 @@ def main() -> int:
     failed = [r for r in rows if r.ok is False]
     print(
         f"\n{len(rows)} figures, {len(failed)} miss their target; load average {meta['load_average_after']}"
+        f"; file creation {meta.get('file_creation_us_after')} µs"
     )
     out = args.json or stack.tmp / "bench-results.json"
     result = {
