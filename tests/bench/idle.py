@@ -14,10 +14,9 @@ Prints TTFB p50 and p90 per path and pause, and p50 minus direct.
 from __future__ import annotations
 
 import argparse
-import http.client
 import time
 
-from harness import Call, Proc, Stack, call, claude_call, p50, quantile
+from harness import Call, Proc, Stack, SyncConnection, call, claude_call, p50, quantile
 
 MS = 1000.0
 
@@ -56,7 +55,7 @@ def main() -> int:
 
 
 def _rounds(ports: dict[str, int], c: Call, rounds: int, pause: float) -> dict[str, list[float]]:
-    conns = {name: http.client.HTTPConnection("127.0.0.1", port) for name, port in ports.items()}
+    conns = {name: SyncConnection(port) for name, port in ports.items()}
     out: dict[str, list[float]] = {name: [] for name in ports}
     names = list(ports)
     try:
