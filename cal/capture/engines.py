@@ -11,6 +11,7 @@ frozen one-file binary has no `-m`).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -39,11 +40,13 @@ from cal.capture.wire import (
 )
 from cal.config import Settings
 
-_PIPE_BUFFER = 65536
 _WIDE_PIPE = 1 << 20
 """What the worker's stdin pipe is widened to where the OS allows it (Linux: 1 MiB is the
-unprivileged maximum), so a batch of large bodies goes in a few writes, not one per 64 KiB with
-the worker woken up for each."""
+unprivileged maximum), so a batch of large bodies goes in without waiting for the worker."""
+_FLUSH_BYTES = 65536
+"""Frames are joined into writes of at least this much, so small exchanges share a write. The
+loop encodes each exchange as it sends, and gets a turn at every write: a request that comes in
+during a hand-over waits for about one large exchange's encoding, not for a pipe's worth."""
 OnWritten = Callable[[BatchResult], None]
 OnDropped = Callable[[int], None]
 
@@ -128,7 +131,6 @@ class WorkerProcess:
         self._closing = False
         self._encoder = msgspec.msgpack.Encoder(enc_hook=enc_hook)
         self._decoder: msgspec.msgpack.Decoder[Reply] = msgspec.msgpack.Decoder(Reply)
-        self._write_size = _PIPE_BUFFER
 
     async def open(
         self, nursery: trio.Nursery, on_written: OnWritten, on_dropped: OnDropped
@@ -139,7 +141,7 @@ class WorkerProcess:
         )
         fileno = getattr(self._process.stdin, "fileno", None)  # an FdStream where there are fds
         if fileno is not None:
-            self._write_size = _widen_pipe(fileno())
+            _widen_pipe(fileno())
         await self._send([frame(self._encoder.encode(self.settings))])
         reply = await self._receive()
         if not isinstance(reply, Ready):
@@ -217,7 +219,7 @@ class WorkerProcess:
 
     async def _send(self, frames: Iterable[bytes]) -> None:
         """Send `frames` (shielded: half a frame would garble the stream), small ones joined
-        into writes of about a pipe's buffer."""
+        into writes of at least _FLUSH_BYTES."""
         process = self._process
         if process is None or process.stdin is None:
             raise CaptureWorkerError("the capture worker is not running")
@@ -229,7 +231,7 @@ class WorkerProcess:
                     for data in frames:
                         chunk.append(data)
                         size += len(data)
-                        if size >= self._write_size:
+                        if size >= _FLUSH_BYTES:
                             await process.stdin.send_all(b"".join(chunk))
                             chunk, size = [], 0
                     if chunk:
@@ -261,16 +263,14 @@ class WorkerProcess:
         )
 
 
-def _widen_pipe(fd: int) -> int:
-    """The pipe's buffer size after asking for _WIDE_PIPE bytes."""
+def _widen_pipe(fd: int) -> None:
+    """Ask for a pipe buffer of _WIDE_PIPE bytes (the default stays where the OS refuses)."""
     if sys.platform != "linux":
-        return _PIPE_BUFFER
+        return
     import fcntl
 
-    try:
-        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _WIDE_PIPE)
-    except OSError:  # over /proc/sys/fs/pipe-max-size, or the user's pipe quota
-        return _PIPE_BUFFER
+    with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size, or the user's quota
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _WIDE_PIPE)
 
 
 def start_engine(settings: Settings, *, process: bool | None = None) -> Engine:
