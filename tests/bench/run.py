@@ -110,7 +110,9 @@ def main() -> int:
     chosen = sorted({int(x) for x in args.only.split(",") if x.strip()} or SCENARIOS)
 
     generator = (
-        "wrk" if shutil.which("wrk") else "own: http.client (c=1) and a raw trio HTTP/1.1 client"
+        "wrk"
+        if shutil.which("wrk")
+        else "own: a blocking socket client (c=1) and a raw trio HTTP/1.1 client"
     )
     meta: dict[str, Any] = {
         "started_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
