@@ -294,17 +294,17 @@ class HttpClient:
         """Send a request; returns once the response head arrived (1xx skipped)."""
         target = self._target(url)
         pool = self._pool(target)
-        head, keep = _encode_request(method, target, headers, body)
+        request, keep = _encode_request(method, target, headers, body)
         verb = method.encode("ascii")
         connection, reused = await pool.acquire(connect_timeout_s)
         try:
-            return await _exchange(connection, pool, head, body, verb, keep_alive=keep)
+            return await _exchange(connection, pool, request, verb, keep_alive=keep)
         except NothingReceived:
             if not reused:
                 raise
         # the server closed a kept-alive connection before reading the request: once more, fresh
         connection, _ = await pool.acquire(connect_timeout_s, fresh=True)
-        return await _exchange(connection, pool, head, body, verb, keep_alive=keep)
+        return await _exchange(connection, pool, request, verb, keep_alive=keep)
 
     async def aclose(self) -> None:
         """Close the idle connections; ones in use close when their responses do."""
@@ -337,7 +337,7 @@ class HttpClient:
 def _encode_request(
     method: str, target: _Target, headers: list[tuple[str, str]], body: bytes
 ) -> tuple[bytes, bool]:
-    """(the request's head, whether it lets the connection stay open)."""
+    """(the request's bytes, whether it lets the connection stay open)."""
     fields = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     names = {k for k, _ in fields}
     keep_alive = b"connection" not in names or not any(
@@ -351,21 +351,15 @@ def _encode_request(
         head = encode_request_head(method.encode("ascii"), target.path, fields)
     except ProtocolError as exc:
         raise ConnectError(f"the request cannot be sent: {exc}") from exc
-    return head, keep_alive
+    return head + body, keep_alive
 
 
 async def _exchange(
-    connection: Connection,
-    pool: OriginPool,
-    head: bytes,
-    body: bytes,
-    method: bytes,
-    *,
-    keep_alive: bool,
+    connection: Connection, pool: OriginPool, request: bytes, method: bytes, *, keep_alive: bool
 ) -> Response:
     """Write the request and read the response head; the connection is closed on any failure."""
     try:
-        await connection.send(head, body)
+        await connection.send(request)
         while True:
             head = await connection.read_head()
             try:

@@ -25,26 +25,18 @@ class NothingReceived(ReadError):
 class Connection:
     """A stream to one origin, the socket under it, and what was received and not consumed."""
 
-    __slots__ = ("buffer", "idle_since", "plain", "sock", "stream")
+    __slots__ = ("buffer", "idle_since", "sock", "stream")
 
     def __init__(self, stream: trio.abc.Stream, sock: trio.socket.SocketType) -> None:
         self.stream = stream
         self.sock = sock
-        self.plain = isinstance(stream, trio.SocketStream) and hasattr(sock, "sendmsg")
-        """Plain TCP on a platform with sendmsg: a request's parts can go out as they are."""
         self.buffer = bytearray()
         self.idle_since = 0.0
 
-    async def send(self, head: bytes, body: bytes = b"") -> None:
-        """Write a request. On plain TCP its head and body go out in one `sendmsg`, the body not
-        copied behind the head (a 200 KB body is a copy worth avoiding on the way to the first
-        byte); through TLS they are joined into one write."""
+    async def send(self, data: bytes) -> None:
         try:
-            if body and self.plain:
-                await _send_parts(self.sock, [memoryview(head), memoryview(body)])
-            else:
-                await self.stream.send_all(head + body if body else head)
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise NothingReceived(f"the connection broke while sending: {exc!r}") from exc
 
     async def receive(self) -> bytes:
@@ -90,17 +82,6 @@ class Connection:
     def close(self) -> None:
         """Close at once (no await): the socket under the stream, TLS or not."""
         self.sock.close()
-
-
-async def _send_parts(sock: trio.socket.SocketType, parts: list[memoryview]) -> None:
-    """Send every byte of `parts`, in order, with as few `sendmsg` calls as the socket allows."""
-    while parts:
-        sent = await sock.sendmsg(parts)
-        while parts and sent >= len(parts[0]):
-            sent -= len(parts[0])
-            parts.pop(0)
-        if sent:
-            parts[0] = parts[0][sent:]
 
 
 async def open_connection(
