@@ -349,15 +349,17 @@ class Timing:
 class SyncConnection:
     """One keep-alive HTTP/1.1 connection on a blocking socket that reads only the framing
     (content-length or chunked) and the SSE lines. The load generator shares two cores with
-    what it measures: http.client parses every response head with the email package and sends
-    a copy of each body, which cost half as much CPU again per 200 KB call as this does."""
+    what it measures: http.client parses every response head with the email package, and
+    sending a renumbered body through it copied the body several times (generator.py compares
+    the two clients' CPU per call)."""
 
     def __init__(self, port: int, timeout: float = 60.0) -> None:
         self.port = port
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = bytearray()
-        self._parts: dict[int, tuple[bytes, bytes, bytes | None]] = {}
+        self._parts: dict[int, tuple[Call, tuple[bytes, bytes, bytes | None]]] = {}
+        """id(call) → (the call, kept so that its id stays its own; its request in parts)"""
 
     def close(self) -> None:
         self.sock.close()
@@ -377,17 +379,19 @@ class SyncConnection:
                 pieces[0] = pieces[0][sent:]
 
     def _request_parts(self, c: Call) -> tuple[bytes, bytes, bytes | None]:
-        parts = self._parts.get(id(c.body))
-        if parts is None:
-            raw = raw_request(c, self.port)
-            head = raw[: len(raw) - len(c.body)]
-            at = c.body.rfind(TURN)
-            if at < 0:
-                parts = (head, c.body, None)
-            else:
-                at += len(TURN)
-                parts = (head, c.body[:at], c.body[at + 6 :])
-            self._parts[id(c.body)] = parts
+        """(the head, the body up to its turn number, the body after it; None without one)."""
+        cached = self._parts.get(id(c))
+        if cached is not None and cached[0] is c:
+            return cached[1]
+        raw = raw_request(c, self.port)
+        head = raw[: len(raw) - len(c.body)]
+        at = c.body.rfind(TURN)
+        if at < 0:
+            parts: tuple[bytes, bytes, bytes | None] = (head, c.body, None)
+        else:
+            at += len(TURN)
+            parts = (head, c.body[:at], c.body[at + 6 :])
+        self._parts[id(c)] = (c, parts)
         return parts
 
     def _fill(self) -> None:
