@@ -1,0 +1,156 @@
+"""Where a request's time goes, process by process: the client, the gateway (or the floor's pipe)
+and the mock, on one clock.
+
+Usage: python tests/bench/timeline.py [--size 50] [--stream] [--pause 0] [--rounds 30]
+
+The mock, a gateway (capture on) and the pipe run with `timeline_site/` on PYTHONPATH, whose
+sitecustomize logs every socket send and receive with `time.perf_counter` (the monotonic clock,
+the same in every process) and, in the gateway, when each request's record starts. Requests go
+direct, through the gateway and through the pipe over one keep-alive connection each, the order
+rotating, with `--pause` seconds before each (scenario 2's streams come after about 2.6 s).
+Short streams with `--stream` (2 deltas, 1 ms apart), else non-stream calls. Prints, per path,
+the median time of each step in ms from the client's send; "first byte" is the first `data:`
+line of a stream, or the end of a non-stream answer. The logging costs a few µs per event, so
+read the steps against each other, not as absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+from harness import HERE, Call, Proc, Stack, SyncConnection, call, claude_call
+
+STEPS = [
+    ("server recv", "the gateway or pipe reads the request (direct: the mock)"),
+    ("record starts", "the gateway's GatewayRequest"),
+    ("upstream send", "the gateway or pipe starts sending to the mock"),
+    ("mock recv", "the mock reads it"),
+    ("mock send", "the mock starts its answer"),
+    ("upstream recv", "the gateway or pipe reads the answer's first bytes"),
+    ("server send", "the gateway or pipe starts sending them to the client"),
+    ("first byte", "the client has the first data: line (or the whole answer)"),
+]
+Event = tuple[float, str, int, int]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=50, help="request body, KB")
+    parser.add_argument("--stream", action="store_true", help="short streams, not whole answers")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds before each request")
+    parser.add_argument("--rounds", type=int, default=30, help="requests per path")
+    args = parser.parse_args()
+    stack = Stack()
+    folder = stack.tmp / "trace"
+    folder.mkdir()
+    os.environ["CAL_BENCH_TRACE_DIR"] = str(folder)
+    site = str(HERE / "timeline_site")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+    try:
+        mock = stack.mock()
+        procs = {"direct": mock, "gateway": stack.gateway(mock), "floor": stack.pipe(mock)}
+        c = claude_call(args.size, args.stream)
+        if args.stream:
+            c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
+        calls = _requests(procs, c, args.rounds, args.pause)
+    finally:
+        stack.close()  # the processes write their logs as they exit
+    events = {name: _events(folder, proc) for name, proc in procs.items()}
+    print(
+        f"ms from the client's send, median of {args.rounds}; {args.size} KB "
+        f"{'streams' if args.stream else 'non-stream'}, pause {args.pause:g} s"
+    )
+    print(f"{'step':<15}" + "".join(f"{name:>10}" for name in procs))
+    table = {name: _steps(name, calls[name], events, mock.port, procs[name]) for name in procs}
+    for step, meaning in STEPS:
+        cells = [table[name].get(step) for name in procs]
+        text = "".join(f"{v:>10.3f}" if v is not None else f"{'-':>10}" for v in cells)
+        print(f"{step:<15}{text}   {meaning}")
+    return 0
+
+
+def _requests(
+    procs: dict[str, Proc], c: Call, rounds: int, pause: float
+) -> dict[str, list[tuple[float, float, int]]]:
+    """(start, first byte, the client's port) of each request, per path."""
+    conns = {name: SyncConnection(proc.port) for name, proc in procs.items()}
+    out: dict[str, list[tuple[float, float, int]]] = {name: [] for name in procs}
+    names = list(procs)
+    try:
+        for name in names:
+            call(conns[name], c)
+        for i in range(rounds):
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                time.sleep(pause)
+                started = time.perf_counter()
+                timing = call(conns[name], c)
+                first = timing.ttfb or timing.total
+                port = conns[name].sock.getsockname()[1]
+                out[name].append((started, started + first, port))
+    finally:
+        for conn in conns.values():
+            conn.close()
+    return out
+
+
+def _events(folder: Path, proc: Proc) -> list[Event]:
+    path = folder / f"trace-{proc.pid}.txt"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        t, kind, local, peer, _size = line.split()
+        rows.append((float(t), kind, int(local), int(peer)))
+    return sorted(rows)
+
+
+def _first(events: list[Event], a: float, b: float, kind: str, peer: int = 0) -> float | None:
+    for t, k, _local, p in events:
+        if a <= t <= b and k == kind and (not peer or p == peer):
+            return t
+    return None
+
+
+def _steps(
+    name: str,
+    requests: list[tuple[float, float, int]],
+    events: dict[str, list[Event]],
+    mock_port: int,
+    proc: Proc,
+) -> dict[str, float]:
+    mock = events["direct"]
+    own = events[name]
+    found: dict[str, list[float]] = {}
+    for start, first, client in requests:
+        end = first + 0.001
+        marks: dict[str, float | None] = {"first byte": first}
+        if name == "direct":
+            marks["server recv"] = _first(mock, start, end, "recv", client)
+            marks["mock send"] = _first(mock, start, end, "send", client)
+        else:
+            marks["server recv"] = _first(own, start, end, "recv", client)
+            marks["record starts"] = _first(own, start, end, "t0")
+            up = next(
+                (e for e in own if start <= e[0] <= end and e[1] == "send" and e[3] == mock_port),
+                None,
+            )
+            if up is not None:
+                marks["upstream send"] = up[0]
+                marks["mock recv"] = _first(mock, start, end, "recv", up[2])
+                marks["mock send"] = _first(mock, start, end, "send", up[2])
+                marks["upstream recv"] = _first(own, up[0], end, "recv", mock_port)
+            marks["server send"] = _first(own, start, end, "send", client)
+        for step, t in marks.items():
+            if t is not None:
+                found.setdefault(step, []).append((t - start) * 1000)
+    half = len(requests) / 2
+    return {step: statistics.median(v) for step, v in found.items() if len(v) >= half}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
