@@ -248,11 +248,20 @@ def fresh(raw: bytes) -> bytes:
     the next (the newest turn), while most of what they hold repeats: a benchmark that sent the
     same bytes every time would flatter whatever stores requests (capture links repeated files).
     `call` applies it; callers of `RawConnection.request` apply it before they start the clock."""
-    at = raw.rfind(TURN)
+    at = _turn_number_at(raw)
     if at < 0:
         return raw
-    at += len(TURN)
-    return b"%s%06d%s" % (raw[:at], next(_turns) % 1_000_000, raw[at + 6 :])
+    return b"%s%s%s" % (raw[:at], _next_turn_number(), raw[at + 6 :])
+
+
+def _turn_number_at(raw: bytes) -> int:
+    """Where the newest turn's 6-digit number starts in `raw`; -1 when it has none."""
+    at = raw.rfind(TURN)
+    return at if at < 0 else at + len(TURN)
+
+
+def _next_turn_number() -> bytes:
+    return b"%06d" % (next(_turns) % 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -340,6 +349,8 @@ class Timing:
     total: float
     ttfb: float = 0.0
     deltas: list[float] = field(default_factory=list)
+    started: float = 0.0
+    """`time.perf_counter()` when the request was sent."""
 
     @property
     def gaps(self) -> list[float]:
@@ -368,7 +379,7 @@ class SyncConnection:
         """Send `c` with its turn number made new (as `fresh` does), without copying its body:
         the head, the body up to the number, the number and the rest go out in one sendmsg."""
         head, before, after = self._request_parts(c)
-        number = b"%06d" % (next(_turns) % 1_000_000) if after is not None else b""
+        number = _next_turn_number() if after is not None else b""
         pieces = [memoryview(p) for p in (head, before, number, after or b"") if p]
         while pieces:
             sent = self.sock.sendmsg(pieces)
@@ -383,13 +394,11 @@ class SyncConnection:
         cached = self._parts.get(id(c))
         if cached is not None and cached[0] is c:
             return cached[1]
-        raw = raw_request(c, self.port)
-        head = raw[: len(raw) - len(c.body)]
-        at = c.body.rfind(TURN)
+        head = request_head(c, self.port)
+        at = _turn_number_at(c.body)
         if at < 0:
             parts: tuple[bytes, bytes, bytes | None] = (head, c.body, None)
         else:
-            at += len(TURN)
             parts = (head, c.body[:at], c.body[at + 6 :])
         self._parts[id(c)] = (c, parts)
         return parts
@@ -404,13 +413,9 @@ class SyncConnection:
         """The next response head: (status, lower-case header fields)."""
         while (end := self.buf.find(b"\r\n\r\n")) < 0:
             self._fill()
-        lines = bytes(self.buf[:end]).split(b"\r\n")
+        head = bytes(self.buf[:end])
         del self.buf[: end + 4]
-        fields = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            fields[name.strip().lower()] = value.strip()
-        return int(lines[0].split(b" ", 2)[1]), fields
+        return parse_head(head)
 
     def body(self, fields: dict[bytes, bytes], on_line: Callable[[bytes], None] | None) -> bytes:
         """The response body; `on_line(line)` for each complete line as it arrives."""
@@ -431,7 +436,7 @@ class SyncConnection:
         while True:
             while (end := self.buf.find(b"\r\n")) < 0:
                 self._fill()
-            size = int(bytes(self.buf[:end]).split(b";")[0], 16)
+            size = chunk_size(self.buf[:end])
             del self.buf[: end + 2]
             while len(self.buf) < size + 2:
                 self._fill()
@@ -469,13 +474,14 @@ def call(conn: SyncConnection, c: Call) -> Timing:
     body = conn.body(fields, on_line if stream else None)
     if status != 200:
         raise RuntimeError(f"{c.path}: HTTP {status}: {body[:300]!r}")
-    return Timing(time.perf_counter() - started, ttfb, deltas)
+    return Timing(time.perf_counter() - started, ttfb, deltas, started)
 
 
 def interleave(
-    paths: dict[str, int], calls: dict[str, Call], rounds: int, warmup: int
+    paths: dict[str, int], calls: dict[str, Call], rounds: int, warmup: int, pause: float = 0.0
 ) -> dict[str, list[Timing]]:
-    """`rounds` requests per path over one keep-alive connection each, the order rotating."""
+    """`rounds` requests per path over one keep-alive connection each, the order rotating, after
+    `warmup` rounds; with `pause`, that many seconds pass before each measured request."""
     conns = {name: SyncConnection(port) for name, port in paths.items()}
     out: dict[str, list[Timing]] = {name: [] for name in paths}
     names = list(paths)
@@ -483,6 +489,8 @@ def interleave(
         for i in range(warmup + rounds):
             shift = i % len(names)
             for name in names[shift:] + names[:shift]:
+                if i >= warmup and pause:
+                    time.sleep(pause)
                 timing = call(conns[name], calls[name])
                 if i >= warmup:
                     out[name].append(timing)
@@ -495,11 +503,31 @@ def interleave(
 # -- the trio client (many connections, raw HTTP/1.1) ----------------------------------------
 
 
-def raw_request(c: Call, port: int) -> bytes:
+def request_head(c: Call, port: int) -> bytes:
+    """The request line and headers of `c`, blank line included."""
     head = [f"POST {c.path} HTTP/1.1", f"host: 127.0.0.1:{port}"]
     head += [f"{k}: {v}" for k, v in c.headers.items()]
     head.append(f"content-length: {len(c.body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + c.body
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+
+
+def raw_request(c: Call, port: int) -> bytes:
+    return request_head(c, port) + c.body
+
+
+def parse_head(head: bytes) -> tuple[int, dict[bytes, bytes]]:
+    """A response head (without its blank line): (status, lower-case header fields)."""
+    lines = head.split(b"\r\n")
+    fields = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        fields[name.strip().lower()] = value.strip()
+    return int(lines[0].split(b" ", 2)[1]), fields
+
+
+def chunk_size(line: bytes | bytearray) -> int:
+    """The size a chunked body's size line announces (extensions ignored)."""
+    return int(bytes(line).split(b";")[0], 16)
 
 
 class RawConnection:
@@ -542,15 +570,13 @@ class RawConnection:
         self._on_data = None
         await self.stream.send_all(raw)
         end = await self._until(b"\r\n\r\n")
-        head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        status, fields = parse_head(bytes(self.buf[:end]))
         del self.buf[: end + 4]
-        status = int(head[0].split(" ", 2)[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:])}
         first = time.perf_counter()
-        if "content-length" in fields:
-            await self._take(int(fields["content-length"]))
+        if b"content-length" in fields:
+            await self._take(int(fields[b"content-length"]))
             return status, first
-        if fields.get("transfer-encoding", "").lower() != "chunked":
+        if fields.get(b"transfer-encoding", b"").lower() != b"chunked":
             raise ConnectionError(f"cannot frame the response: {fields}")
         first = 0.0
         if self.buf and on_data is not None:
@@ -559,7 +585,7 @@ class RawConnection:
         try:
             while True:
                 end = await self._until(b"\r\n")
-                size = int(bytes(self.buf[:end]).split(b";")[0], 16)
+                size = chunk_size(self.buf[:end])
                 del self.buf[: end + 2]
                 if size == 0:
                     await self._until(b"\r\n")  # no trailers from our servers

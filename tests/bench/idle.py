@@ -14,9 +14,8 @@ Prints TTFB p50 and p90 per path and pause, and p50 minus direct.
 from __future__ import annotations
 
 import argparse
-import time
 
-from harness import Call, Proc, Stack, SyncConnection, call, claude_call, p50, quantile
+from harness import Call, Proc, Stack, claude_call, interleave, p50, quantile
 
 MS = 1000.0
 
@@ -41,7 +40,9 @@ def main() -> int:
         print(f"TTFB, ms; {args.rounds} requests per path and pause; gateway+env: {extra or '-'}")
         print(f"{'pause s':>8}  " + "  ".join(f"{name:>22}" for name in paths))
         for pause in (float(p) for p in args.pauses.split(",")):
-            got = _rounds({n: p.port for n, p in paths.items()}, short, args.rounds, pause)
+            ports = {name: proc.port for name, proc in paths.items()}
+            timings = interleave(ports, dict.fromkeys(ports, short), args.rounds, 1, pause)
+            got = {name: [t.ttfb * MS for t in runs] for name, runs in timings.items()}
             direct = p50(got["direct"])
             cells = [
                 f"{p50(v):6.2f} /{quantile(v, 0.9):6.2f} ({p50(v) - direct:+5.2f})"
@@ -52,24 +53,6 @@ def main() -> int:
     finally:
         stack.close()
     return 0
-
-
-def _rounds(ports: dict[str, int], c: Call, rounds: int, pause: float) -> dict[str, list[float]]:
-    conns = {name: SyncConnection(port) for name, port in ports.items()}
-    out: dict[str, list[float]] = {name: [] for name in ports}
-    names = list(ports)
-    try:
-        for name in names:  # warm each connection (and the gateway's upstream connection)
-            call(conns[name], c)
-        for i in range(rounds):
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                time.sleep(pause)
-                out[name].append(call(conns[name], c).ttfb * MS)
-    finally:
-        for conn in conns.values():
-            conn.close()
-    return out
 
 
 if __name__ == "__main__":

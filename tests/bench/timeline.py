@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from pathlib import Path
 
-from harness import HERE, Call, Proc, Stack, SyncConnection, call, claude_call
+from harness import HERE, Call, Proc, Stack, Timing, claude_call, interleave
 
 STEPS = [
     ("server recv", "the gateway or pipe reads the request (direct: the mock)"),
@@ -34,7 +33,8 @@ STEPS = [
     ("server send", "the gateway or pipe starts sending them to the client"),
     ("first byte", "the client has the first data: line (or the whole answer)"),
 ]
-Event = tuple[float, str, int, int]
+Event = tuple[float, str, int]
+"""(perf_counter, send / recv / t0, the socket's local port)"""
 
 
 def main() -> int:
@@ -56,7 +56,8 @@ def main() -> int:
         c = claude_call(args.size, args.stream)
         if args.stream:
             c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
-        calls = _requests(procs, c, args.rounds, args.pause)
+        ports = {name: proc.port for name, proc in procs.items()}
+        calls = interleave(ports, dict.fromkeys(ports, c), args.rounds, 1, args.pause)
     finally:
         stack.close()  # the processes write their logs as they exit
     events = {name: _events(folder, proc) for name, proc in procs.items()}
@@ -65,37 +66,12 @@ def main() -> int:
         f"{'streams' if args.stream else 'non-stream'}, pause {args.pause:g} s"
     )
     print(f"{'step':<15}" + "".join(f"{name:>10}" for name in procs))
-    table = {name: _steps(name, calls[name], events, mock.port, procs[name]) for name in procs}
+    table = {name: _steps(name, calls[name], events, procs[name].port, mock.port) for name in procs}
     for step, meaning in STEPS:
         cells = [table[name].get(step) for name in procs]
         text = "".join(f"{v:>10.3f}" if v is not None else f"{'-':>10}" for v in cells)
         print(f"{step:<15}{text}   {meaning}")
     return 0
-
-
-def _requests(
-    procs: dict[str, Proc], c: Call, rounds: int, pause: float
-) -> dict[str, list[tuple[float, float, int]]]:
-    """(start, first byte, the client's port) of each request, per path."""
-    conns = {name: SyncConnection(proc.port) for name, proc in procs.items()}
-    out: dict[str, list[tuple[float, float, int]]] = {name: [] for name in procs}
-    names = list(procs)
-    try:
-        for name in names:
-            call(conns[name], c)
-        for i in range(rounds):
-            shift = i % len(names)
-            for name in names[shift:] + names[:shift]:
-                time.sleep(pause)
-                started = time.perf_counter()
-                timing = call(conns[name], c)
-                first = timing.ttfb or timing.total
-                port = conns[name].sock.getsockname()[1]
-                out[name].append((started, started + first, port))
-    finally:
-        for conn in conns.values():
-            conn.close()
-    return out
 
 
 def _events(folder: Path, proc: Proc) -> list[Event]:
@@ -104,51 +80,53 @@ def _events(folder: Path, proc: Proc) -> list[Event]:
         return []
     rows = []
     for line in path.read_text().splitlines():
-        t, kind, local, peer, _size = line.split()
-        rows.append((float(t), kind, int(local), int(peer)))
+        t, kind, local, _size = line.split()
+        rows.append((float(t), kind, int(local)))
     return sorted(rows)
 
 
-def _first(events: list[Event], a: float, b: float, kind: str, peer: int = 0) -> float | None:
-    for t, k, _local, p in events:
-        if a <= t <= b and k == kind and (not peer or p == peer):
+def _first(
+    events: list[Event], a: float, b: float, kind: str, local: int, ours: bool
+) -> float | None:
+    """The first `kind` event in [a, b] on a socket whose local port is `local` (`ours`) or is
+    not (the process's own connection to the mock)."""
+    for t, k, port in events:
+        if a <= t <= b and k == kind and (port == local) == ours:
             return t
     return None
 
 
 def _steps(
-    name: str,
-    requests: list[tuple[float, float, int]],
-    events: dict[str, list[Event]],
-    mock_port: int,
-    proc: Proc,
+    name: str, timings: list[Timing], events: dict[str, list[Event]], port: int, mock_port: int
 ) -> dict[str, float]:
+    """The median ms of each step from the client's send. The requests run one at a time, so
+    within one request's window the server's events on its own port are this request's; the
+    gateway's or pipe's others are on its connection to the mock."""
     mock = events["direct"]
     own = events[name]
     found: dict[str, list[float]] = {}
-    for start, first, client in requests:
+    for timing in timings:
+        start = timing.started
+        first = start + (timing.ttfb or timing.total)
         end = first + 0.001
         marks: dict[str, float | None] = {"first byte": first}
         if name == "direct":
-            marks["server recv"] = _first(mock, start, end, "recv", client)
-            marks["mock send"] = _first(mock, start, end, "send", client)
+            marks["server recv"] = _first(mock, start, end, "recv", mock_port, True)
+            marks["mock send"] = _first(mock, start, end, "send", mock_port, True)
         else:
-            marks["server recv"] = _first(own, start, end, "recv", client)
-            marks["record starts"] = _first(own, start, end, "t0")
-            up = next(
-                (e for e in own if start <= e[0] <= end and e[1] == "send" and e[3] == mock_port),
-                None,
-            )
+            marks["server recv"] = _first(own, start, end, "recv", port, True)
+            marks["record starts"] = _first(own, start, end, "t0", 0, True)
+            up = _first(own, start, end, "send", port, False)
             if up is not None:
-                marks["upstream send"] = up[0]
-                marks["mock recv"] = _first(mock, start, end, "recv", up[2])
-                marks["mock send"] = _first(mock, start, end, "send", up[2])
-                marks["upstream recv"] = _first(own, up[0], end, "recv", mock_port)
-            marks["server send"] = _first(own, start, end, "send", client)
+                marks["upstream send"] = up
+                marks["mock recv"] = _first(mock, up, end, "recv", mock_port, True)
+                marks["mock send"] = _first(mock, up, end, "send", mock_port, True)
+                marks["upstream recv"] = _first(own, up, end, "recv", port, False)
+            marks["server send"] = _first(own, start, end, "send", port, True)
         for step, t in marks.items():
             if t is not None:
                 found.setdefault(step, []).append((t - start) * 1000)
-    half = len(requests) / 2
+    half = len(timings) / 2
     return {step: statistics.median(v) for step, v in found.items() if len(v) >= half}
 
 

@@ -2,7 +2,7 @@
 with CAL_BENCH_TRACE_DIR set, log each trio socket send and receive, and in the gateway the
 moment each request's record starts, to `{dir}/trace-{pid}.txt` when the process exits.
 
-One line per event: `perf_counter kind local_port peer_port bytes`. `time.perf_counter` is the
+One line per event: `perf_counter kind local_port bytes`. `time.perf_counter` is the
 monotonic clock, the same in every process of the machine, so the lines of all processes can be
 merged. The log stays in memory until exit; SIGTERM (how the suite stops its processes) flushes
 it too, unless the process has a handler of its own that exits cleanly.
@@ -22,14 +22,12 @@ _DIR = os.environ.get("CAL_BENCH_TRACE_DIR")
 def _install(folder: str) -> None:
     import trio
 
-    log: list[tuple[float, str, int, int, int]] = []
+    log: list[tuple[float, str, int, int]] = []
     clock = time.perf_counter
 
     def flush() -> None:
         with open(os.path.join(folder, f"trace-{os.getpid()}.txt"), "a") as out:
-            out.writelines(
-                f"{t:.7f} {kind} {local} {peer} {size}\n" for t, kind, local, peer, size in log
-            )
+            out.writelines(f"{t:.7f} {kind} {local} {size}\n" for t, kind, local, size in log)
         log.clear()
 
     def on_term(number: int, _frame: object) -> None:
@@ -42,21 +40,21 @@ def _install(folder: str) -> None:
     stream = trio.SocketStream
     send_all, receive_some = stream.send_all, stream.receive_some
 
-    def ports(self: trio.SocketStream) -> tuple[int, int]:
+    def port(self: trio.SocketStream) -> int:
         try:
-            return self.socket.getsockname()[1], self.socket.getpeername()[1]
+            return int(self.socket.getsockname()[1])
         except OSError:
-            return 0, 0
+            return 0
 
     async def traced_send_all(
         self: trio.SocketStream, data: bytes | bytearray | memoryview
     ) -> None:
-        log.append((clock(), "send", *ports(self), len(data)))
+        log.append((clock(), "send", port(self), len(data)))
         await send_all(self, data)
 
     async def traced_receive_some(self: trio.SocketStream, max_bytes: int | None = None) -> bytes:
         data = await receive_some(self, max_bytes)
-        log.append((clock(), "recv", *ports(self), len(data)))
+        log.append((clock(), "recv", port(self), len(data)))
         return data
 
     stream.send_all = traced_send_all  # type: ignore[method-assign]
@@ -68,7 +66,7 @@ def _install(folder: str) -> None:
 
         def traced_init(self: asgi.GatewayRequest, *args: object, **kwargs: object) -> None:
             init(self, *args, **kwargs)  # type: ignore[arg-type]
-            log.append((self.t0, "t0", 0, 0, 0))
+            log.append((self.t0, "t0", 0, 0))
 
         asgi.GatewayRequest.__init__ = traced_init  # type: ignore[method-assign]
 
