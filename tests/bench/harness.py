@@ -115,12 +115,13 @@ class Stack:
         proc.wait_line(r"mock provider http://")
         return proc
 
-    def pipe(self, target: Proc) -> Proc:
+    def pipe(self, target: Proc, script: str = "pipe.py") -> Proc:
+        """The floor (`pipe.py`), or with `script="http_floor.py"` the HTTP floor, to `target`."""
         port = free_port()
-        argv = [sys.executable, str(HERE / "pipe.py"), str(port), str(target.port)]
-        proc = self.spawn("pipe", argv)
+        argv = [sys.executable, str(HERE / script), str(port), str(target.port)]
+        proc = self.spawn(script.removesuffix(".py"), argv)
         proc.port = port
-        proc.wait_line(r"pipe ready")
+        proc.wait_line(r"ready 127")
         return proc
 
     def gateway(
@@ -625,7 +626,8 @@ def ms(values: Sequence[float]) -> list[float]:
 
 @dataclass
 class Row:
-    """One line of the table. `added` is gateway minus direct; `ok` None means no target."""
+    """One line of the table. `added` is gateway minus direct; `ok` None means no target.
+    `http_floor`: the same figure through `http_floor.py` (scenario 2 only)."""
 
     scenario: str
     metric: str
@@ -636,12 +638,19 @@ class Row:
     added: float | None = None
     target: str = ""
     ok: bool | None = None
+    http_floor: float | None = None
 
     @property
     def floor_added(self) -> float | None:
         if self.floor is None or self.direct is None:
             return None
         return self.floor - self.direct
+
+    @property
+    def http_floor_added(self) -> float | None:
+        if self.http_floor is None or self.direct is None:
+            return None
+        return self.http_floor - self.direct
 
 
 def compare(
@@ -655,10 +664,12 @@ def compare(
     *,
     added: bool = True,
     at_least: bool = False,
+    http_floor: float | None = None,
 ) -> Row:
     """A row; with `added`, the target applies to gateway minus direct, else to the gateway."""
     value = gateway - direct if added and direct is not None else gateway
     row = Row(scenario, metric, unit, direct, gateway, floor, value if added else None)
+    row.http_floor = http_floor
     if limit is not None:
         sign = "≥" if at_least else "≤"
         row.target = f"{'added ' if added else ''}{sign} {limit:g}"

@@ -59,8 +59,10 @@ def table(rows: list[Row]) -> str:
         "direct",
         "gateway",
         "floor",
+        "http floor",
         "added",
         "floor+",
+        "http+",
         "target",
         "",
     ]
@@ -69,14 +71,15 @@ def table(rows: list[Row]) -> str:
             r.scenario,
             r.metric,
             r.unit,
-            *map(_fmt, (r.direct, r.gateway, r.floor, r.added, r.floor_added)),
+            *map(_fmt, (r.direct, r.gateway, r.floor, r.http_floor, r.added)),
+            *map(_fmt, (r.floor_added, r.http_floor_added)),
             r.target,
             "" if r.ok is None else "pass" if r.ok else "FAIL",
         ]
         for r in rows
     ]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-    right = {3, 4, 5, 6, 7}
+    right = {3, 4, 5, 6, 7, 8, 9}
 
     def line(cells: list[str]) -> str:
         return "  ".join(
@@ -150,6 +153,7 @@ def main() -> int:
             env["gateway_nocapture"] = stack.gateway(mock, "anthropic", capture=False)
         if 2 in chosen:
             env["gateway_chat"] = stack.gateway(mock, "openai-chat")
+            env["http_floor"] = stack.pipe(mock, "http_floor.py")
         for number in chosen:
             started = time.perf_counter()
             print(f"-- scenario {number} ({SCENARIOS[number].__module__}) ...", flush=True)
@@ -174,7 +178,10 @@ def main() -> int:
     out = args.json or stack.tmp / "bench-results.json"
     result = {
         "meta": meta,
-        "rows": [{**r.__dict__, "floor_added": r.floor_added} for r in rows],
+        "rows": [
+            {**r.__dict__, "floor_added": r.floor_added, "http_floor_added": r.http_floor_added}
+            for r in rows
+        ],
         "details": details,
     }
     out.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
