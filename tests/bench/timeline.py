@@ -1,13 +1,14 @@
-"""Where a request's time goes, process by process: the client, the gateway (or the floor's pipe)
-and the mock, on one clock.
+"""Where a request's time goes, process by process: the client, the gateway (or a floor) and the
+mock, on one clock.
 
 Usage: python tests/bench/timeline.py [--size 50] [--stream] [--pause 0] [--rounds 30]
 
-The mock, a gateway (capture on) and the pipe run with `timeline_site/` on PYTHONPATH, whose
-sitecustomize logs every socket send and receive with `time.perf_counter` (the monotonic clock,
-the same in every process) and, in the gateway, when each request's record starts. Requests go
-direct, through the gateway and through the pipe over one keep-alive connection each, the order
-rotating, with `--pause` seconds before each (scenario 2's streams come after about 2.6 s).
+The mock, a gateway (capture on), the pipe and the HTTP floor (`http_floor.py`) run with
+`timeline_site/` on PYTHONPATH, whose sitecustomize logs every socket send and receive with
+`time.perf_counter` (the monotonic clock, the same in every process) and, in the gateway, when
+each request's record starts. Requests go direct, through the gateway and through both floors,
+one keep-alive connection each, the order rotating, with `--pause` seconds before each
+(scenario 2's streams come after about 2.6 s).
 Short streams with `--stream` (2 deltas, 1 ms apart), else non-stream calls. Prints, per path,
 the median time of each step in ms from the client's send; "first byte" is the first `data:`
 line of a stream, or the end of a non-stream answer. The logging costs a few µs per event, so
@@ -24,13 +25,13 @@ from pathlib import Path
 from harness import HERE, Call, Proc, Stack, Timing, claude_call, interleave
 
 STEPS = [
-    ("server recv", "the gateway or pipe reads the request (direct: the mock)"),
+    ("server recv", "the gateway or floor reads the request (direct: the mock)"),
     ("record starts", "the gateway's GatewayRequest"),
-    ("upstream send", "the gateway or pipe starts sending to the mock"),
+    ("upstream send", "the gateway or floor starts sending to the mock"),
     ("mock recv", "the mock reads it"),
     ("mock send", "the mock starts its answer"),
-    ("upstream recv", "the gateway or pipe reads the answer's first bytes"),
-    ("server send", "the gateway or pipe starts sending them to the client"),
+    ("upstream recv", "the gateway or floor reads the answer's first bytes"),
+    ("server send", "the gateway or floor starts sending them to the client"),
     ("first byte", "the client has the first data: line (or the whole answer)"),
 ]
 Event = tuple[float, str, int]
@@ -53,6 +54,7 @@ def main() -> int:
     try:
         mock = stack.mock()
         procs = {"direct": mock, "gateway": stack.gateway(mock), "floor": stack.pipe(mock)}
+        procs["http floor"] = stack.pipe(mock, "http_floor.py")
         c = claude_call(args.size, args.stream)
         if args.stream:
             c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
@@ -65,11 +67,11 @@ def main() -> int:
         f"ms from the client's send, median of {args.rounds}; {args.size} KB "
         f"{'streams' if args.stream else 'non-stream'}, pause {args.pause:g} s"
     )
-    print(f"{'step':<15}" + "".join(f"{name:>10}" for name in procs))
+    print(f"{'step':<15}" + "".join(f"{name:>11}" for name in procs))
     table = {name: _steps(name, calls[name], events, procs[name].port, mock.port) for name in procs}
     for step, meaning in STEPS:
         cells = [table[name].get(step) for name in procs]
-        text = "".join(f"{v:>10.3f}" if v is not None else f"{'-':>10}" for v in cells)
+        text = "".join(f"{v:>11.3f}" if v is not None else f"{'-':>11}" for v in cells)
         print(f"{step:<15}{text}   {meaning}")
     return 0
 
@@ -101,7 +103,7 @@ def _steps(
 ) -> dict[str, float]:
     """The median ms of each step from the client's send. The requests run one at a time, so
     within one request's window the server's events on its own port are this request's; the
-    gateway's or pipe's others are on its connection to the mock."""
+    gateway's or floor's others are on its connection to the mock."""
     mock = events["direct"]
     own = events[name]
     found: dict[str, list[float]] = {}
