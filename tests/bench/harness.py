@@ -7,6 +7,7 @@ Subprocesses run `sys.executable -m cal`, so `PYTHONPATH=<worktree>` picks the c
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import itertools
 import os
@@ -502,6 +503,31 @@ def interleave(
 
 
 # -- the trio client (many connections, raw HTTP/1.1) ----------------------------------------
+
+
+def trace_options(parser: argparse.ArgumentParser, rounds: int) -> None:
+    """The options of `timeline.py` and `steps.py`: what to send, and how often."""
+    parser.add_argument("--size", type=int, default=50, help="request body, KB")
+    parser.add_argument("--stream", action="store_true", help="short streams, not whole answers")
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds before each request")
+    parser.add_argument("--rounds", type=int, default=rounds, help="requests per path")
+
+
+def traced(stack: Stack, args: argparse.Namespace, *, steps: bool = False) -> tuple[Path, Call]:
+    """(the folder the processes `stack` starts from now on log to, with `timeline_site/` on their
+    PYTHONPATH; the call `args` asks for: a short stream of 2 deltas 1 ms apart, or a whole
+    answer). With `steps`, the gateway also times its STEPS."""
+    folder = stack.tmp / "trace"
+    folder.mkdir()
+    os.environ["CAL_BENCH_TRACE_DIR"] = str(folder)
+    if steps:
+        os.environ["CAL_BENCH_TRACE_STEPS"] = "1"
+    site = str(HERE / "timeline_site")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+    c = claude_call(args.size, args.stream)
+    if args.stream:
+        c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
+    return folder, c
 
 
 def request_head(c: Call, port: int) -> bytes:

@@ -15,11 +15,9 @@ cannot read closes the connection), no translation. `pipe.py` is the floor witho
 
 from __future__ import annotations
 
-import sys
-from functools import partial
-
 import msgspec
 import trio
+from pipe import run
 
 _END = b"\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
@@ -123,32 +121,15 @@ async def _exchange(client: _Side, upstream: _Side, host: bytes) -> bool:
     return True
 
 
-async def _serve(target: int, stream: trio.SocketStream) -> None:
-    async with stream:
-        try:
-            upstream = await trio.open_tcp_stream("127.0.0.1", target)
-        except OSError:
-            return
-        async with upstream:
-            client, side = _Side(stream), _Side(upstream)
-            host = b"127.0.0.1:%d" % target
-            try:
-                while await _exchange(client, side, host):
-                    pass
-            except (EOFError, ValueError, msgspec.DecodeError, trio.BrokenResourceError):
-                return
-
-
-async def main(listen: int, target: int) -> None:
-    async with trio.open_nursery() as nursery:
-        await nursery.start(
-            partial(trio.serve_tcp, partial(_serve, target), listen, host="127.0.0.1")
-        )
-        print(f"http floor ready 127.0.0.1:{listen} -> 127.0.0.1:{target}", flush=True)
+async def _serve(stream: trio.SocketStream, upstream: trio.SocketStream, target: int) -> None:
+    client, side = _Side(stream), _Side(upstream)
+    host = b"127.0.0.1:%d" % target
+    try:
+        while await _exchange(client, side, host):
+            pass
+    except (EOFError, ValueError, msgspec.DecodeError, trio.BrokenResourceError):
+        return
 
 
 if __name__ == "__main__":
-    try:
-        trio.run(main, int(sys.argv[1]), int(sys.argv[2]))
-    except KeyboardInterrupt:
-        pass
+    run(_serve, "http floor")

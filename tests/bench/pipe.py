@@ -10,6 +10,7 @@ HTTP, routing, translation and capture.
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 import trio
@@ -24,27 +25,43 @@ async def _copy(src: trio.SocketStream, dst: trio.SocketStream, done: trio.Cance
     done.cancel()
 
 
-async def _relay(target: int, client: trio.SocketStream) -> None:
+async def _relay(client: trio.SocketStream, upstream: trio.SocketStream, _target: int) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_copy, client, upstream, nursery.cancel_scope)
+        nursery.start_soon(_copy, upstream, client, nursery.cancel_scope)
+
+
+Relay = Callable[[trio.SocketStream, trio.SocketStream, int], Awaitable[None]]
+"""(the client's connection, its own connection to the target, the target's port)"""
+
+
+async def _connect(relay: Relay, target: int, client: trio.SocketStream) -> None:
     async with client:
         try:
             upstream = await trio.open_tcp_stream("127.0.0.1", target)
         except OSError:
             return
-        async with upstream, trio.open_nursery() as nursery:
-            nursery.start_soon(_copy, client, upstream, nursery.cancel_scope)
-            nursery.start_soon(_copy, upstream, client, nursery.cancel_scope)
+        async with upstream:
+            await relay(client, upstream, target)
 
 
-async def main(listen: int, target: int) -> None:
-    async with trio.open_nursery() as nursery:
-        await nursery.start(
-            partial(trio.serve_tcp, partial(_relay, target), listen, host="127.0.0.1")
-        )
-        print(f"pipe ready 127.0.0.1:{listen} -> 127.0.0.1:{target}", flush=True)
+def run(relay: Relay, name: str) -> None:
+    """Serve 127.0.0.1:LISTEN_PORT (the command line's first number) until interrupted, giving
+    each connection one of its own to 127.0.0.1:TARGET_PORT (the second) and both to `relay`;
+    `{name} ready` tells the suite it listens."""
+    listen, target = int(sys.argv[1]), int(sys.argv[2])
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            handler = partial(_connect, relay, target)
+            await nursery.start(partial(trio.serve_tcp, handler, listen, host="127.0.0.1"))
+            print(f"{name} ready 127.0.0.1:{listen} -> 127.0.0.1:{target}", flush=True)
+
+    try:
+        trio.run(main)
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
-    try:
-        trio.run(main, int(sys.argv[1]), int(sys.argv[2]))
-    except KeyboardInterrupt:
-        pass
+    run(_relay, "pipe")

@@ -3,49 +3,45 @@ the gateway received the request's first bytes.
 
 Usage: python tests/bench/steps.py [--size 50] [--stream] [--pause 0] [--rounds 150]
 
-A gateway (capture on) runs with `steps_site/` on PYTHONPATH, whose sitecustomize timestamps the
-entry (`>`) and return (`<`) of some twenty functions on the path (its STEPS) and every socket
-receive and send. Requests go direct to the mock and through the gateway in turn, one keep-alive
-connection each, `--pause` seconds before each; the first 20 of each are a warm-up. A request's
-window runs from the gateway's first receive before `parse head>` to the next `parse head>`.
-`timeline.py` shows the same request from the outside, against both floors.
+A gateway (capture on) runs with `timeline_site/` on PYTHONPATH and CAL_BENCH_TRACE_STEPS set,
+so it logs the entry (`>`) and return (`<`) of some twenty functions on the path (the site's
+STEPS) besides every socket receive and send. Requests go direct to the mock and through the
+gateway in turn, one keep-alive connection each, `--pause` seconds before each; the first 20
+through the gateway are a warm-up. A request's window runs from the receive that brought its
+head to the next request's. `timeline.py` shows the same request from outside, beside both
+floors.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 
-from harness import HERE, Call, Stack, claude_call, interleave
+from harness import Stack, interleave, trace_options, traced
 
 WARMUP = 20
+Mark = tuple[float, str]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=50, help="request body, KB")
-    parser.add_argument("--stream", action="store_true", help="short streams, not whole answers")
-    parser.add_argument("--pause", type=float, default=0.0, help="seconds before each request")
-    parser.add_argument("--rounds", type=int, default=150, help="requests per path, measured")
+    trace_options(parser, rounds=150)
     args = parser.parse_args()
     stack = Stack()
-    log = stack.tmp / "steps.txt"
-    os.environ["CAL_BENCH_STEPS_FILE"] = str(log)
-    site = str(HERE / "steps_site")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+    folder, c = traced(stack, args, steps=True)
     try:
         mock = stack.mock()
-        ports = {"direct": mock.port, "gateway": stack.gateway(mock).port}
-        c = claude_call(args.size, args.stream)
-        if args.stream:
-            c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
+        gateway = stack.gateway(mock)
+        ports = {"direct": mock.port, "gateway": gateway.port}
         interleave(ports, dict.fromkeys(ports, c), WARMUP + args.rounds, 1, args.pause)
     finally:
         stack.close()  # the gateway writes its log as it exits
-    marks = [(float(t), label) for t, label in (line.rstrip().split(" ", 1) for line in log.open())]
+    marks: list[Mark] = []
+    for line in (folder / f"trace-{gateway.pid}.txt").open():
+        when, kind, _port, _size, label = line.split()
+        marks.append((float(when), label if kind == "step" else kind))
     found: dict[str, list[float]] = {}
-    for window in _windows(marks)[WARMUP:]:
+    for window in _windows(sorted(marks))[WARMUP:]:
         start = window[0][0]
         for t, label in _first_of_each(window):
             found.setdefault(label, []).append((t - start) * 1000)
@@ -58,12 +54,12 @@ def main() -> int:
     return 0
 
 
-def _windows(marks: list[tuple[float, str]]) -> list[list[tuple[float, str]]]:
+def _windows(marks: list[Mark]) -> list[list[Mark]]:
     """One list of marks per request, from the receive that brought its head."""
-    windows: list[list[tuple[float, str]]] = []
-    pending: tuple[float, str] | None = None  # a receive: this request's, or the next one's head
+    windows: list[list[Mark]] = []
+    pending: Mark | None = None  # a receive: this request's, or the next one's head
     for mark in marks:
-        if mark[1] == "parse head>" and pending is not None:
+        if mark[1] == "parse_head>" and pending is not None:
             windows.append([pending])
             pending = None
         elif pending is not None and windows:
@@ -71,12 +67,12 @@ def _windows(marks: list[tuple[float, str]]) -> list[list[tuple[float, str]]]:
             pending = None
         if mark[1] == "recv":
             pending = mark
-        elif windows:
+        elif windows and mark[1] != "t0":
             windows[-1].append(mark)
     return windows
 
 
-def _first_of_each(window: list[tuple[float, str]]) -> list[tuple[float, str]]:
+def _first_of_each(window: list[Mark]) -> list[Mark]:
     """The first mark of each label; the first two receives and sends numbered in order (`recv 1`
     brings the head, `send 1` goes upstream, `recv 2` is the upstream's answer, `send 2` the
     client's first bytes)."""

@@ -18,11 +18,10 @@ read the steps against each other, not as absolute figures.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 from pathlib import Path
 
-from harness import HERE, Call, Proc, Stack, Timing, claude_call, interleave
+from harness import Proc, Stack, Timing, interleave, trace_options, traced
 
 STEPS = [
     ("server recv", "the gateway or floor reads the request (direct: the mock)"),
@@ -40,24 +39,14 @@ Event = tuple[float, str, int]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=50, help="request body, KB")
-    parser.add_argument("--stream", action="store_true", help="short streams, not whole answers")
-    parser.add_argument("--pause", type=float, default=0.0, help="seconds before each request")
-    parser.add_argument("--rounds", type=int, default=30, help="requests per path")
+    trace_options(parser, rounds=30)
     args = parser.parse_args()
     stack = Stack()
-    folder = stack.tmp / "trace"
-    folder.mkdir()
-    os.environ["CAL_BENCH_TRACE_DIR"] = str(folder)
-    site = str(HERE / "timeline_site")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
+    folder, c = traced(stack, args)
     try:
         mock = stack.mock()
         procs = {"direct": mock, "gateway": stack.gateway(mock), "floor": stack.pipe(mock)}
         procs["http floor"] = stack.pipe(mock, "http_floor.py")
-        c = claude_call(args.size, args.stream)
-        if args.stream:
-            c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
         ports = {name: proc.port for name, proc in procs.items()}
         calls = interleave(ports, dict.fromkeys(ports, c), args.rounds, 1, args.pause)
     finally:
@@ -82,7 +71,7 @@ def _events(folder: Path, proc: Proc) -> list[Event]:
         return []
     rows = []
     for line in path.read_text().splitlines():
-        t, kind, local, _size = line.split()
+        t, kind, local, _size, _label = line.split()
         rows.append((float(t), kind, int(local)))
     return sorted(rows)
 
