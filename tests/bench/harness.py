@@ -1,7 +1,8 @@
 """Shared pieces of the benchmark suite: processes, bodies, HTTP clients, statistics, result rows.
 
 Every process the suite needs (the mock provider, the gateway, the trio byte pipe that is the
-floor) runs on its own free port; `Stack` starts them and stops them by PID when the run ends.
+floor, the HTTP floor) runs on its own free port; `Stack` starts them and stops them by PID when
+the run ends.
 Subprocesses run `sys.executable -m cal`, so `PYTHONPATH=<worktree>` picks the code measured.
 """
 
@@ -502,9 +503,6 @@ def interleave(
     return out
 
 
-# -- the trio client (many connections, raw HTTP/1.1) ----------------------------------------
-
-
 def trace_options(parser: argparse.ArgumentParser, rounds: int) -> None:
     """The options of `timeline.py` and `steps.py`: what to send, and how often."""
     parser.add_argument("--size", type=int, default=50, help="request body, KB")
@@ -528,6 +526,9 @@ def traced(stack: Stack, args: argparse.Namespace, *, steps: bool = False) -> tu
     if args.stream:
         c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
     return folder, c
+
+
+# -- the trio client (many connections, raw HTTP/1.1) ----------------------------------------
 
 
 def request_head(c: Call, port: int) -> bytes:

@@ -21,10 +21,10 @@ from pipe import run
 
 _END = b"\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
-_DROP = frozenset(
+_DROP_FROM_REQUEST = frozenset(
     {b"host", b"content-length", b"connection", b"keep-alive", b"transfer-encoding", b"te"}
 )
-_KEPT_IN_ANSWER = frozenset({b"connection", b"keep-alive"})
+_DROP_FROM_ANSWER = frozenset({b"connection", b"keep-alive"})
 
 
 class _View(msgspec.Struct):
@@ -97,7 +97,7 @@ async def _exchange(client: _Side, upstream: _Side, host: bytes) -> bool:
     line, fields = request
     body = await client.take(_length(fields) or 0)
     _decode_view(body)  # what a gateway routes on: the model, and whether it streams
-    out = [(n, v) for n, v in fields if n not in _DROP]
+    out = [(n, v) for n, v in fields if n not in _DROP_FROM_REQUEST]
     out += [(b"host", host), (b"content-length", b"%d" % len(body))]
     await upstream.stream.send_all(_encode(line, out) + body)
     answer = await upstream.head()
@@ -106,7 +106,7 @@ async def _exchange(client: _Side, upstream: _Side, host: bytes) -> bool:
     status, answer_fields = answer
     chunked = any(n == b"transfer-encoding" for n, _ in answer_fields)
     length = _length(answer_fields)
-    kept = [(n, v) for n, v in answer_fields if n not in _KEPT_IN_ANSWER]
+    kept = [(n, v) for n, v in answer_fields if n not in _DROP_FROM_ANSWER]
     head = _encode(status, kept)
     if not chunked:
         await client.stream.send_all(head + await upstream.take(length or 0))

@@ -5,8 +5,8 @@ Usage: python tests/bench/idle.py [--pauses 0,0.05,1] [--rounds 25] [--size 50]
                                   [--gateway-env NAME=VALUE ...]
 
 Short Anthropic streams (2 deltas, 1 ms apart) go to the mock directly, through the gateway and
-through the floor and the HTTP floor (`http_floor.py`), one keep-alive connection each, the order rotating, with the pause before
-every request. With `--gateway-env`, a second gateway started with those environment variables
+through both floors (`pipe.py`, `http_floor.py`), one keep-alive connection each, the order
+rotating, with the pause before every request. With `--gateway-env`, a second gateway started with those environment variables
 (allocator settings, say) joins the rotation, so both gateways are compared in the same window.
 Prints TTFB p50 and p90 per path and pause, and p50 minus direct.
 """
