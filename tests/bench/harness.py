@@ -329,6 +329,15 @@ def responses_call(size_kb: int, stream: bool) -> Call:
     return Call("/v1/responses", raw, _headers(record), b'"response.output_text.delta"')
 
 
+def short_call(size_kb: int, stream: bool) -> Call:
+    """`claude_call`, its stream cut to 2 deltas 1 ms apart (`timeline.py`, `steps.py`,
+    `idle.py`: what they time is the way to the first byte, not the stream)."""
+    c = claude_call(size_kb, stream)
+    if not stream:
+        return c
+    return Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
+
+
 def small_call() -> Call:
     body = {
         "model": "claude-bench",
@@ -513,8 +522,8 @@ def trace_options(parser: argparse.ArgumentParser, rounds: int) -> None:
 
 def traced(stack: Stack, args: argparse.Namespace, *, steps: bool = False) -> tuple[Path, Call]:
     """(the folder the processes `stack` starts from now on log to, with `timeline_site/` on their
-    PYTHONPATH; the call `args` asks for: a short stream of 2 deltas 1 ms apart, or a whole
-    answer). With `steps`, the gateway also times its STEPS."""
+    PYTHONPATH; the call `args` asks for, a `short_call`). With `steps`, the gateway also times
+    its STEPS."""
     folder = stack.tmp / "trace"
     folder.mkdir()
     os.environ["CAL_BENCH_TRACE_DIR"] = str(folder)
@@ -522,10 +531,23 @@ def traced(stack: Stack, args: argparse.Namespace, *, steps: bool = False) -> tu
         os.environ["CAL_BENCH_TRACE_STEPS"] = "1"
     site = str(HERE / "timeline_site")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
-    c = claude_call(args.size, args.stream)
-    if args.stream:
-        c = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
-    return folder, c
+    return folder, short_call(args.size, args.stream)
+
+
+TraceEvent = tuple[float, str, int, str]
+"""(perf_counter, send / recv / t0 / step, the socket's local port, the step's label or `-`)"""
+
+
+def trace_events(folder: Path, pid: int) -> list[TraceEvent]:
+    """What process `pid` logged under `traced` (timeline_site's format), in time order."""
+    path = folder / f"trace-{pid}.txt"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        t, kind, port, _size, label = line.split()
+        rows.append((float(t), kind, int(port), label))
+    return sorted(rows)
 
 
 # -- the trio client (many connections, raw HTTP/1.1) ----------------------------------------
@@ -695,8 +717,16 @@ def compare(
 ) -> Row:
     """A row; with `added`, the target applies to gateway minus direct, else to the gateway."""
     value = gateway - direct if added and direct is not None else gateway
-    row = Row(scenario, metric, unit, direct, gateway, floor, value if added else None)
-    row.http_floor = http_floor
+    row = Row(
+        scenario,
+        metric,
+        unit,
+        direct,
+        gateway,
+        floor,
+        value if added else None,
+        http_floor=http_floor,
+    )
     if limit is not None:
         sign = "≥" if at_least else "≤"
         row.target = f"{'added ' if added else ''}{sign} {limit:g}"

@@ -6,8 +6,9 @@ Usage: python tests/bench/idle.py [--pauses 0,0.05,1] [--rounds 25] [--size 50]
 
 Short Anthropic streams (2 deltas, 1 ms apart) go to the mock directly, through the gateway and
 through both floors (`pipe.py`, `http_floor.py`), one keep-alive connection each, the order
-rotating, with the pause before every request. With `--gateway-env`, a second gateway started with those environment variables
-(allocator settings, say) joins the rotation, so both gateways are compared in the same window.
+rotating, with the pause before every request. With `--gateway-env`, a second gateway started
+with those environment variables (allocator settings, say) joins the rotation, so both gateways
+are compared in the same window.
 Prints TTFB p50 and p90 per path and pause, and p50 minus direct.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness import Call, Proc, Stack, claude_call, interleave, p50, quantile
+from harness import Proc, Stack, interleave, p50, quantile, short_call
 
 MS = 1000.0
 
@@ -36,8 +37,7 @@ def main() -> int:
             paths["gateway+env"] = stack.gateway(mock, extra_env=extra)
         paths["floor"] = stack.pipe(mock)
         paths["http floor"] = stack.pipe(mock, "http_floor.py")
-        c = claude_call(args.size, True)
-        short = Call(c.path, c.body, {**c.headers, "x-mock-chunks": "2", "x-mock-interval-ms": "1"})
+        short = short_call(args.size, True)
         print(f"TTFB, ms; {args.rounds} requests per path and pause; gateway+env: {extra or '-'}")
         print(f"{'pause s':>8}  " + "  ".join(f"{name:>22}" for name in paths))
         for pause in (float(p) for p in args.pauses.split(",")):

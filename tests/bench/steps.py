@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from harness import Stack, interleave, trace_options, traced
+from harness import Stack, interleave, trace_events, trace_options, traced
 
 WARMUP = 20
 Mark = tuple[float, str]
@@ -36,12 +36,12 @@ def main() -> int:
         interleave(ports, dict.fromkeys(ports, c), WARMUP + args.rounds, 1, args.pause)
     finally:
         stack.close()  # the gateway writes its log as it exits
-    marks: list[Mark] = []
-    for line in (folder / f"trace-{gateway.pid}.txt").open():
-        when, kind, _port, _size, label = line.split()
-        marks.append((float(when), label if kind == "step" else kind))
+    marks = [
+        (t, label if kind == "step" else kind)
+        for t, kind, _, label in trace_events(folder, gateway.pid)
+    ]
     found: dict[str, list[float]] = {}
-    for window in _windows(sorted(marks))[WARMUP:]:
+    for window in _windows(marks)[WARMUP:]:
         start = window[0][0]
         for t, label in _first_of_each(window):
             found.setdefault(label, []).append((t - start) * 1000)

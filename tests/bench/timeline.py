@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from pathlib import Path
 
-from harness import Proc, Stack, Timing, interleave, trace_options, traced
+from harness import Stack, Timing, TraceEvent, interleave, trace_events, trace_options, traced
 
 STEPS = [
     ("server recv", "the gateway or floor reads the request (direct: the mock)"),
@@ -33,8 +32,6 @@ STEPS = [
     ("server send", "the gateway or floor starts sending them to the client"),
     ("first byte", "the client has the first data: line (or the whole answer)"),
 ]
-Event = tuple[float, str, int]
-"""(perf_counter, send / recv / t0, the socket's local port)"""
 
 
 def main() -> int:
@@ -51,7 +48,7 @@ def main() -> int:
         calls = interleave(ports, dict.fromkeys(ports, c), args.rounds, 1, args.pause)
     finally:
         stack.close()  # the processes write their logs as they exit
-    events = {name: _events(folder, proc) for name, proc in procs.items()}
+    events = {name: trace_events(folder, proc.pid) for name, proc in procs.items()}
     print(
         f"ms from the client's send, median of {args.rounds}; {args.size} KB "
         f"{'streams' if args.stream else 'non-stream'}, pause {args.pause:g} s"
@@ -65,30 +62,19 @@ def main() -> int:
     return 0
 
 
-def _events(folder: Path, proc: Proc) -> list[Event]:
-    path = folder / f"trace-{proc.pid}.txt"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        t, kind, local, _size, _label = line.split()
-        rows.append((float(t), kind, int(local)))
-    return sorted(rows)
-
-
 def _first(
-    events: list[Event], a: float, b: float, kind: str, local: int, ours: bool
+    events: list[TraceEvent], a: float, b: float, kind: str, local: int, ours: bool
 ) -> float | None:
     """The first `kind` event in [a, b] on a socket whose local port is `local` (`ours`) or is
     not (the process's own connection to the mock)."""
-    for t, k, port in events:
+    for t, k, port, _label in events:
         if a <= t <= b and k == kind and (port == local) == ours:
             return t
     return None
 
 
 def _steps(
-    name: str, timings: list[Timing], events: dict[str, list[Event]], port: int, mock_port: int
+    name: str, timings: list[Timing], events: dict[str, list[TraceEvent]], port: int, mock_port: int
 ) -> dict[str, float]:
     """The median ms of each step from the client's send. The requests run one at a time, so
     within one request's window the server's events on its own port are this request's; the
