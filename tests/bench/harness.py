@@ -421,6 +421,11 @@ class SyncConnection:
             raise ConnectionError("the server closed the connection mid-response")
         self.buf += data
 
+    def wait_for(self, marker: bytes) -> None:
+        """Read until `marker` is among the bytes received and not consumed yet."""
+        while marker not in self.buf:
+            self._fill()
+
     def head(self) -> tuple[int, dict[bytes, bytes]]:
         """The next response head: (status, lower-case header fields)."""
         while (end := self.buf.find(b"\r\n\r\n")) < 0:
