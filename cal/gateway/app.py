@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import secrets
+import os
 
 import msgspec
 import trio
@@ -15,7 +15,7 @@ from cal.formats.upstream import join_url
 from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send
 from cal.gateway.headers import decode_headers, header_value, upstream_headers
 from cal.gateway.pipeline import GatewayDeps, endpoint_key, handle_generate, new_exchange
-from cal.gateway.upstream import UpstreamFailure, mapped_client_errors
+from cal.gateway.upstream import MAPPED_CLIENT_ERRORS, UpstreamFailure
 from cal.gateway.websocket import WebSocketBridge
 from cal.routing.model import Endpoint
 from cal.telemetry.traceparent import new_span_id, new_trace_id, parse_traceparent
@@ -44,7 +44,7 @@ class GatewayApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace = parse_traceparent(_raw_header(scope, b"traceparent"))
         trace_id = trace[0] if trace else new_trace_id()
-        request = GatewayRequest(scope, receive, send, "req_" + secrets.token_hex(12), trace_id)
+        request = GatewayRequest(scope, receive, send, "req_" + os.urandom(12).hex(), trace_id)
         path, method = scope["path"], scope["method"]
         route = None if path.startswith("/debug/obs") else match_route(method, path)
         if route is None:
@@ -111,7 +111,7 @@ class GatewayApp:
             sent.append(("anthropic-version", "2023-06-01"))
         url = join_url(endpoint.url, path)
         try:
-            with trio.fail_after(_MODELS_TIMEOUT_S), mapped_client_errors():
+            with trio.fail_after(_MODELS_TIMEOUT_S), MAPPED_CLIENT_ERRORS:
                 connect_s = self.deps.pool.connect_timeout_for(endpoint)
                 response = await client.send("GET", url, sent, b"", connect_timeout_s=connect_s)
                 try:

@@ -56,6 +56,7 @@ class GatewayRequest:
         self.response_status: int | None = None
         self.response_complete = False
         self.disconnected = trio.Event()
+        self._watch_in: trio.Nursery | None = None
 
     def ms(self) -> float:
         """Milliseconds since the request arrived."""
@@ -87,8 +88,20 @@ class GatewayRequest:
             if not message.get("more_body", False):
                 return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
-    async def watch_disconnect(self, scope: trio.CancelScope) -> None:
-        """After the body is read: cancel `scope` when the client disconnects."""
+    def watch_from(self, nursery: trio.Nursery) -> None:
+        """Where `watch` starts its watcher: a disconnect cancels the whole of `nursery`."""
+        self._watch_in = nursery
+
+    def watch(self) -> None:
+        """Start watching for the client's disconnect, once the body is read and the request
+        has something to wait for (the upstream, a retry's backoff). Called again, it does
+        nothing: starting the watcher's task is not left on the path to the upstream."""
+        nursery, self._watch_in = self._watch_in, None
+        if nursery is not None:
+            nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)
+
+    async def _watch_disconnect(self, scope: trio.CancelScope) -> None:
+        """Cancel `scope` when the client disconnects."""
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":

@@ -78,10 +78,11 @@ class AttemptLoop:
         pool: UpstreamPool,
         health: RouteHealth,
         rng: random.Random | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self.request, self.route, self.exchange = request, route, exchange
         self.settings, self.pool, self.health = settings, pool, health
-        self.policy = retry_policy(settings)
+        self.policy = policy or retry_policy(settings)
         self.rng = rng or random.Random()
         self.t0 = trio.current_time()
         self.last: _Last | None = None
@@ -122,6 +123,7 @@ class AttemptLoop:
                 )
                 index, on_endpoint = index + 1, 0
             elif decision.delay_s > 0:
+                self.request.watch()
                 await trio.sleep(decision.delay_s)
         await self._give_up(candidates, reason)
 

@@ -20,7 +20,7 @@ from cal.formats.routes import ClientRoute
 from cal.gateway.answer import record_answer
 from cal.gateway.asgi import JSON, ClientGone, GatewayRequest, RequestRefused
 from cal.gateway.clients import identify_client
-from cal.gateway.failover import AttemptLoop
+from cal.gateway.failover import AttemptLoop, retry_policy
 from cal.gateway.headers import decode_headers, header_value
 from cal.gateway.health import RouteHealth, endpoint_keys
 from cal.gateway.legs import Leg
@@ -98,6 +98,7 @@ class GatewayDeps:
         self.rng = random.Random()
         """The retry jitter's randomness (seeding one per request costs more than the request's
         own routing)."""
+        self.retry_policy = retry_policy(settings)
 
 
 def new_exchange(
@@ -164,7 +165,7 @@ async def _serve(
         first = resolution.candidates[0]
         exchange.endpoint, exchange.upstream_format = first.name, first.format
         exchange.route = f"{route.format}->{first.format}"
-        nursery.start_soon(request.watch_disconnect, nursery.cancel_scope)
+        request.watch_from(nursery)
         if route.operation == "count_tokens" and first.format != route.format:
             await _estimate_tokens(request, route, exchange, body, deps.calibrator)
             return
@@ -214,7 +215,14 @@ async def _forward(
     unsealed: bool,
 ) -> None:
     loop = AttemptLoop(
-        request, route, exchange, deps.settings, deps.pool, deps.health, rng=deps.rng
+        request,
+        route,
+        exchange,
+        deps.settings,
+        deps.pool,
+        deps.health,
+        rng=deps.rng,
+        policy=deps.retry_policy,
     )
     try:
         await loop.run(resolution, body, body_model, unsealed=unsealed)

@@ -14,7 +14,7 @@ import trio
 from cal import __version__
 from cal.formats import ApiFormat
 from cal.formats.upstream import Header, api_path, auth_headers, join_url
-from cal.gateway.upstream import UpstreamFailure, mapped_client_errors
+from cal.gateway.upstream import MAPPED_CLIENT_ERRORS, UpstreamFailure
 from cal.http1.client import HttpClient
 from cal.routing.model import Endpoint
 
@@ -165,7 +165,7 @@ async def _send(
     url = join_url(endpoint.url, api_path(endpoint.format, model=model.removeprefix("models/")))
     body = msgspec.json.encode(probe_body(endpoint.format, model, completion_tokens=newer))
     headers = probe_headers(endpoint.format, api_key)
-    with mapped_client_errors():
+    with MAPPED_CLIENT_ERRORS:
         response = await client.send(
             "POST", url, headers, body, connect_timeout_s=connect_timeout_s
         )

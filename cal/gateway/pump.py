@@ -9,7 +9,7 @@ A broken upstream mid-stream ends the client's stream with an in-band error in i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import msgspec
 import trio
@@ -18,7 +18,7 @@ from cal.capture.model import Attempt, ErrorInfo, Exchange
 from cal.gateway.asgi import GatewayRequest
 from cal.gateway.headers import Header
 from cal.gateway.legs import Leg, RawHeaders
-from cal.gateway.upstream import UpstreamCall, UpstreamFailure, mapped_client_errors
+from cal.gateway.upstream import MAPPED_CLIENT_ERRORS, UpstreamCall, UpstreamFailure
 from cal.http1.client import HttpClient, Response
 
 
@@ -44,16 +44,19 @@ def _is_event_stream(response: Response) -> bool:
     return False
 
 
-async def _open(client: HttpClient, call: UpstreamCall, first_byte_s: float) -> Response:
+async def _open(
+    client: HttpClient, call: UpstreamCall, first_byte_s: float, waiting: Callable[[], None]
+) -> Response:
     response: Response | None = None
     with trio.move_on_after(first_byte_s):
-        with mapped_client_errors():
+        with MAPPED_CLIENT_ERRORS:
             response = await client.send(
                 call.method,
                 call.url,
                 call.headers,
                 call.body,
                 connect_timeout_s=call.connect_timeout_s,
+                waiting=waiting,
             )
     if response is None:
         raise UpstreamFailure("timeout", f"no answer from the upstream within {first_byte_s:g} s")
@@ -65,7 +68,7 @@ async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | No
     done = False
     chunk: bytes | None = None
     with trio.move_on_after(idle_s):
-        with mapped_client_errors():
+        with MAPPED_CLIENT_ERRORS:
             try:
                 chunk = await anext(chunks)
             except StopAsyncIteration:
@@ -78,7 +81,7 @@ async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | No
 
 
 async def _read_all(response: Response, idle_s: float) -> bytes:
-    with mapped_client_errors():
+    with MAPPED_CLIENT_ERRORS:
         whole = response.read_buffered()
     if whole is not None:
         return whole
@@ -101,7 +104,7 @@ async def run_attempt(
     """Carry out `attempt`: None when the answer went to the client, a HeldError for an upstream
     error answer (nothing sent); raises UpstreamFailure when nothing reached the client."""
     attempt.sent_ms = request.ms()
-    response = await _open(client, call, timeouts.first_byte_s)
+    response = await _open(client, call, timeouts.first_byte_s, request.watch)
     try:
         status = attempt.status = response.status
         attempt.response_headers = response.headers
@@ -145,11 +148,15 @@ class _Relay:
         self.status, self.headers = status, headers
 
     async def send(self, data: bytes, *, more: bool) -> None:
-        if not self.request.response_started:
-            self.exchange.status = self.status
-            self.exchange.response_headers = [(k.decode(), v.decode()) for k, v in self.headers]
+        if self.request.response_started:
+            await self.request.body(data, more=more)
+            return
+        self.exchange.status = self.status
+        try:
             await self.request.start(self.status, self.headers)
-        await self.request.body(data, more=more)
+            await self.request.body(data, more=more)
+        finally:  # recorded once the client has its first bytes, not on their way
+            self.exchange.response_headers = [(k.decode(), v.decode()) for k, v in self.headers]
 
 
 async def _relay_stream(

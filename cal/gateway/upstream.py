@@ -5,9 +5,6 @@ The client's errors are mapped to cal's error kinds here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import msgspec
 
 from cal.capture.model import ErrorKindName
@@ -18,6 +15,7 @@ from cal.http1.client import (
     ConnectTimeout,
     DecodingError,
     HttpClient,
+    HttpError,
     ReadError,
     RemoteProtocolError,
 )
@@ -46,19 +44,36 @@ class UpstreamCall(msgspec.Struct, frozen=True):
     method: str = "POST"
 
 
-@contextmanager
-def mapped_client_errors() -> Iterator[None]:
-    """Turn the HTTP client's errors into UpstreamFailure (timeout / connect / stream_cut / protocol)."""
-    try:
-        yield
-    except ConnectTimeout as exc:
-        raise UpstreamFailure("timeout", f"timed out connecting to the upstream: {exc}") from exc
-    except ConnectError as exc:
-        raise UpstreamFailure("connect", f"could not connect to the upstream: {exc}") from exc
-    except (ReadError, RemoteProtocolError) as exc:
-        raise UpstreamFailure("stream_cut", f"the upstream connection broke: {exc}") from exc
-    except DecodingError as exc:
-        raise UpstreamFailure("protocol", f"the upstream body could not be decoded: {exc}") from exc
+class _MappedClientErrors:
+    """Turns the HTTP client's errors into UpstreamFailure (timeout / connect / stream_cut /
+    protocol). A class, not a generator: it is entered for every chunk of every stream."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None or not isinstance(exc, HttpError):
+            return
+        if isinstance(exc, ConnectTimeout):
+            raise UpstreamFailure(
+                "timeout", f"timed out connecting to the upstream: {exc}"
+            ) from exc
+        if isinstance(exc, ConnectError):
+            raise UpstreamFailure("connect", f"could not connect to the upstream: {exc}") from exc
+        if isinstance(exc, ReadError | RemoteProtocolError):
+            raise UpstreamFailure("stream_cut", f"the upstream connection broke: {exc}") from exc
+        if isinstance(exc, DecodingError):
+            raise UpstreamFailure(
+                "protocol", f"the upstream body could not be decoded: {exc}"
+            ) from exc
+
+
+MAPPED_CLIENT_ERRORS = _MappedClientErrors()
+"""`with MAPPED_CLIENT_ERRORS:` turns the HTTP client's errors into UpstreamFailure."""
 
 
 class UpstreamPool:

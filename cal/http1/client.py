@@ -11,7 +11,7 @@ is spawned per request, and the client adds only `host` and `content-length` to 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import quote, urlsplit
 
 import certifi
@@ -290,21 +290,27 @@ class HttpClient:
         body: bytes,
         *,
         connect_timeout_s: float,
+        waiting: Callable[[], None] | None = None,
     ) -> Response:
-        """Send a request; returns once the response head arrived (1xx skipped)."""
+        """Send a request; returns once the response head arrived (1xx skipped).
+
+        `waiting` is called when the call starts to wait on the network: before it waits for a
+        connection (a new one, or a free one), and once the request is written. So it may be
+        called more than once; whatever it does must not delay the request.
+        """
         target = self._target(url)
         pool = self._pool(target)
         request, keep = _encode_request(method, target, headers, body)
         verb = method.encode("ascii")
-        connection, reused = await pool.acquire(connect_timeout_s)
+        connection, reused = await pool.acquire(connect_timeout_s, waiting=waiting)
         try:
-            return await _exchange(connection, pool, request, verb, keep_alive=keep)
+            return await _exchange(connection, pool, request, verb, keep, waiting)
         except NothingReceived:
             if not reused:
                 raise
         # the server closed a kept-alive connection before reading the request: once more, fresh
-        connection, _ = await pool.acquire(connect_timeout_s, fresh=True)
-        return await _exchange(connection, pool, request, verb, keep_alive=keep)
+        connection, _ = await pool.acquire(connect_timeout_s, fresh=True, waiting=waiting)
+        return await _exchange(connection, pool, request, verb, keep, waiting)
 
     async def aclose(self) -> None:
         """Close the idle connections; ones in use close when their responses do."""
@@ -355,11 +361,19 @@ def _encode_request(
 
 
 async def _exchange(
-    connection: Connection, pool: OriginPool, request: bytes, method: bytes, *, keep_alive: bool
+    connection: Connection,
+    pool: OriginPool,
+    request: bytes,
+    method: bytes,
+    keep_alive: bool,
+    sent: Callable[[], None] | None,
 ) -> Response:
-    """Write the request and read the response head; the connection is closed on any failure."""
+    """Write the request, call `sent`, and read the response head; the connection is closed on
+    any failure."""
     try:
         await connection.send(request)
+        if sent is not None:
+            sent()
         while True:
             head = await connection.read_head()
             try:

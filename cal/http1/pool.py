@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 from collections import deque
+from collections.abc import Callable
 
 import trio
 
@@ -49,10 +50,15 @@ class OriginPool:
         self.idle: deque[Connection] = deque()
         self._waiters: deque[_Waiter] = deque()
 
-    async def acquire(self, timeout_s: float, *, fresh: bool = False) -> tuple[Connection, bool]:
-        """(a connection, whether it was used before); `fresh` skips the idle ones."""
+    async def acquire(
+        self, timeout_s: float, *, fresh: bool = False, waiting: Callable[[], None] | None = None
+    ) -> tuple[Connection, bool]:
+        """(a connection, whether it was used before); `fresh` skips the idle ones. `waiting`
+        is called first when there is no idle one to take at once."""
         if not fresh and (idle := self._take_idle()) is not None:
             return idle, True
+        if waiting is not None:
+            waiting()
         if self.open_count < self.max_connections:
             self.open_count += 1
             return await self._open(timeout_s), False

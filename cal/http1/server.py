@@ -214,6 +214,8 @@ class _Connection:
         finally:
             self._exchange = None
         if not exchange.head_written:
+            if self.io.gone:  # the client left before an answer: nothing to answer, no fault
+                return False
             log.error("http1: app sent no response to %s %s", method, scope["path"])
             await self._refuse(500, b"no response")
             return False

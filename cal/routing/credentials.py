@@ -69,8 +69,8 @@ class CredentialBook:
     def pick(self, endpoint: str, ids: Sequence[str], now: float) -> str | None:
         """The least recently used ready credential of `ids` (pool order breaks ties)."""
         ready = [c for c in ids if self.health(endpoint, c).ready(now)]
-        if not ready:
-            return None
+        if len(ready) < 2:
+            return ready[0] if ready else None
         never = float("-inf")  # a key never used goes first
 
         def order(c: str) -> tuple[float, int]:

@@ -1,8 +1,10 @@
-"""A client that leaves while the upstream has not answered yet: the gateway lets go at once
-(tests/gateway/test_failures.py covers a client leaving mid-stream)."""
+"""A client that leaves while the upstream has not answered yet, or while the gateway waits to
+try again: the gateway lets go at once (tests/gateway/test_failures.py covers a client leaving
+mid-stream)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +19,12 @@ BODY = b'{"model":"m","max_tokens":8,"stream":true,"messages":[{"role":"user","c
 
 @pytest.fixture
 def harness_settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(dump_enabled=False, first_byte_timeout_s=60.0)
+    return make_settings(dump_enabled=False, first_byte_timeout_s=60.0, retry_backoff_s=5.0)
 
 
-async def test_leaving_before_the_upstream_answers_cancels_the_call(harness: Any) -> None:
+async def test_leaving_before_the_upstream_answers_cancels_the_call(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     with trio.fail_after(15):
         async with httpx.AsyncClient(timeout=20) as client:
             with trio.move_on_after(0.3):  # the mock holds its answer for 10 s
@@ -36,3 +40,31 @@ async def test_leaving_before_the_upstream_answers_cancels_the_call(harness: Any
     assert exchange.error.kind == "client_disconnected"
     assert exchange.status is None
     assert len(exchange.attempts) == 1
+    assert not _errors_logged(caplog)  # a client leaving is no fault of anyone's
+
+
+async def test_leaving_during_a_retry_backoff_ends_the_exchange(
+    harness: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 529 makes the gateway wait (a backoff of seconds here) before it tries again: a client
+    that leaves meanwhile is noticed during the wait, and no second attempt is made."""
+    with trio.fail_after(15):
+        async with httpx.AsyncClient(timeout=20) as client:
+            with trio.move_on_after(0.5):
+                await client.post(
+                    harness.url + "/v1/messages",
+                    content=BODY,
+                    headers={"x-mock-fault": "status=529"},
+                )
+        gone_at = trio.current_time()
+        exchange = (await harness.sink.wait_for(1))[-1]
+    assert trio.current_time() - gone_at < 3
+    assert exchange.error is not None
+    assert exchange.error.kind == "client_disconnected"
+    assert len(exchange.attempts) == 1
+    assert exchange.attempts[0].status == 529
+    assert not _errors_logged(caplog)
+
+
+def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -75,6 +75,26 @@ async def test_a_reused_connection_that_fails_before_any_byte_is_retried_once_fr
             assert server.bodies == [b"one", b"two", b"two"]
 
 
+async def test_waiting_is_called_before_a_connect_and_once_the_request_is_written() -> None:
+    """`waiting` marks where a call starts to wait on the network: before a new connection is
+    opened (not before a kept one is reused), and once the request is written."""
+    with trio.fail_after(LIMIT_S):
+        async with raw_server(keep_answering(answer(b"hi"))) as server:
+            client = HttpClient()
+            for expected in (["connect", "written"], ["written"]):
+                seen: list[str] = []
+
+                def waiting(seen: list[str] = seen) -> None:
+                    seen.append("connect" if _pool(client).open_count == 0 else "written")
+
+                response = await client.send(
+                    "POST", server.url, [], b"x", connect_timeout_s=5, waiting=waiting
+                )
+                assert await response.read() == b"hi"
+                assert seen == expected
+            assert server.accepted == 1
+
+
 async def test_idle_connections_expire() -> None:
     with trio.fail_after(LIMIT_S):
         async with raw_server(keep_answering(answer())) as server:
