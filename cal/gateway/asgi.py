@@ -93,9 +93,9 @@ class GatewayRequest:
         self._watch_in = nursery
 
     def watch(self) -> None:
-        """Start watching for the client's disconnect, once the body is read and the request
-        has something to wait for (the upstream, a retry's backoff). Called again, it does
-        nothing: starting the watcher's task is not left on the path to the upstream."""
+        """Start watching for the client's disconnect (once: later calls do nothing). The
+        request calls it when it starts to wait (on the upstream, or a retry's backoff), so
+        starting the watcher's task is not on the way to the upstream."""
         nursery, self._watch_in = self._watch_in, None
         if nursery is not None:
             nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)

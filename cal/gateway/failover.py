@@ -82,7 +82,7 @@ class AttemptLoop:
     ) -> None:
         self.request, self.route, self.exchange = request, route, exchange
         self.settings, self.pool, self.health = settings, pool, health
-        self.policy = policy or retry_policy(settings)
+        self.policy = policy if policy is not None else retry_policy(settings)
         self.rng = rng or random.Random()
         self.t0 = trio.current_time()
         self.last: _Last | None = None
