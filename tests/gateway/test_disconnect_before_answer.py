@@ -12,6 +12,7 @@ import httpx
 import pytest
 import trio
 
+from cal.capture.model import Exchange
 from cal.config import Settings
 
 BODY = b'{"model":"m","max_tokens":8,"stream":true,"messages":[{"role":"user","content":"hi"}]}'
@@ -25,17 +26,7 @@ def harness_settings(make_settings: Callable[..., Settings]) -> Settings:
 async def test_leaving_before_the_upstream_answers_cancels_the_call(
     harness: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with trio.fail_after(15):
-        async with httpx.AsyncClient(timeout=20) as client:
-            with trio.move_on_after(0.3):  # the mock holds its answer for 10 s
-                await client.post(
-                    harness.url + "/v1/messages",
-                    content=BODY,
-                    headers={"x-mock-fault": "delay-ms=10000"},
-                )
-        gone_at = trio.current_time()
-        exchange = (await harness.sink.wait_for(1))[-1]
-    assert trio.current_time() - gone_at < 3
+    exchange = await _leave_after(harness, 0.3, "delay-ms=10000")  # held for 10 s
     assert exchange.error is not None
     assert exchange.error.kind == "client_disconnected"
     assert exchange.status is None
@@ -48,22 +39,27 @@ async def test_leaving_during_a_retry_backoff_ends_the_exchange(
 ) -> None:
     """A 529 makes the gateway wait (a backoff of seconds here) before it tries again: a client
     that leaves meanwhile is noticed during the wait, and no second attempt is made."""
-    with trio.fail_after(15):
-        async with httpx.AsyncClient(timeout=20) as client:
-            with trio.move_on_after(0.5):
-                await client.post(
-                    harness.url + "/v1/messages",
-                    content=BODY,
-                    headers={"x-mock-fault": "status=529"},
-                )
-        gone_at = trio.current_time()
-        exchange = (await harness.sink.wait_for(1))[-1]
-    assert trio.current_time() - gone_at < 3
+    exchange = await _leave_after(harness, 0.5, "status=529")
     assert exchange.error is not None
     assert exchange.error.kind == "client_disconnected"
     assert len(exchange.attempts) == 1
     assert exchange.attempts[0].status == 529
     assert not _errors_logged(caplog)
+
+
+async def _leave_after(harness: Any, seconds: float, fault: str) -> Exchange:
+    """Send a stream request with the mock's `fault`, leave after `seconds`, and return the
+    recorded exchange once it ends (within 3 s of the client's leaving)."""
+    with trio.fail_after(15):
+        async with httpx.AsyncClient(timeout=20) as client:
+            with trio.move_on_after(seconds):
+                await client.post(
+                    harness.url + "/v1/messages", content=BODY, headers={"x-mock-fault": fault}
+                )
+        gone_at = trio.current_time()
+        exchange: Exchange = (await harness.sink.wait_for(1))[-1]
+    assert trio.current_time() - gone_at < 3
+    return exchange
 
 
 def _errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
