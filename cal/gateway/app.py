@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import msgspec
 import trio
@@ -12,7 +11,7 @@ from cal import __version__
 from cal.formats import ApiFormat
 from cal.formats.routes import ClientRoute, guess_format, match_route
 from cal.formats.upstream import join_url
-from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send
+from cal.gateway.asgi import JSON, GatewayRequest, Receive, Scope, Send, new_request_id
 from cal.gateway.headers import decode_headers, header_value, upstream_headers
 from cal.gateway.pipeline import GatewayDeps, endpoint_key, handle_generate, new_exchange
 from cal.gateway.upstream import MAPPED_CLIENT_ERRORS, UpstreamFailure
@@ -44,7 +43,7 @@ class GatewayApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace = parse_traceparent(_raw_header(scope, b"traceparent"))
         trace_id = trace[0] if trace else new_trace_id()
-        request = GatewayRequest(scope, receive, send, "req_" + os.urandom(12).hex(), trace_id)
+        request = GatewayRequest(scope, receive, send, new_request_id(), trace_id)
         path, method = scope["path"], scope["method"]
         route = None if path.startswith("/debug/obs") else match_route(method, path)
         if route is None:

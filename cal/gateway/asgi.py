@@ -7,6 +7,7 @@ upstream call instead of relying on `http.disconnect` alone (cal/http1 on trio).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,6 +25,12 @@ Send = Callable[[Message], Awaitable[None]]
 RawHeaders = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
+
+
+def new_request_id() -> str:
+    """A request's id: `req_` and 96 random bits in hex (every record has one, WebSocket turns
+    included)."""
+    return "req_" + os.urandom(12).hex()
 
 
 class ClientGone(Exception):
@@ -93,9 +100,10 @@ class GatewayRequest:
         self._watch_in = nursery
 
     def watch(self) -> None:
-        """Start watching for the client's disconnect (once: later calls do nothing). The
-        request calls it when it starts to wait (on the upstream, or a retry's backoff), so
-        starting the watcher's task is not on the way to the upstream."""
+        """Start watching for the client's disconnect (once: later calls do nothing), after
+        the body is read (the watcher reads the same channel). The request calls it when it
+        starts to wait (on the upstream, or a retry's backoff), so starting the watcher's task
+        is not on the way to the upstream."""
         nursery, self._watch_in = self._watch_in, None
         if nursery is not None:
             nursery.start_soon(self._watch_disconnect, nursery.cancel_scope)

@@ -77,12 +77,12 @@ class AttemptLoop:
         settings: Settings,
         pool: UpstreamPool,
         health: RouteHealth,
+        policy: RetryPolicy,
         rng: random.Random | None = None,
-        policy: RetryPolicy | None = None,
     ) -> None:
         self.request, self.route, self.exchange = request, route, exchange
         self.settings, self.pool, self.health = settings, pool, health
-        self.policy = policy if policy is not None else retry_policy(settings)
+        self.policy = policy
         self.rng = rng or random.Random()
         self.t0 = trio.current_time()
         self.last: _Last | None = None

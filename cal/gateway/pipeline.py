@@ -132,7 +132,8 @@ async def handle_generate(
     """Serve one model call (or token count); always hands the exchange to the sinks."""
     try:
         async with trio.open_nursery() as nursery:
-            await _serve(request, route, exchange, deps, nursery)
+            request.watch_from(nursery)  # started by request.watch() once the request waits
+            await _serve(request, route, exchange, deps)
             nursery.cancel_scope.cancel()
     except* ClientGone:
         pass
@@ -151,7 +152,6 @@ async def _serve(
     route: ClientRoute,
     exchange: Exchange,
     deps: GatewayDeps,
-    nursery: trio.Nursery,
 ) -> None:
     try:
         body = await request.read_body(deps.settings.max_request_bytes)
@@ -165,7 +165,6 @@ async def _serve(
         first = resolution.candidates[0]
         exchange.endpoint, exchange.upstream_format = first.name, first.format
         exchange.route = f"{route.format}->{first.format}"
-        request.watch_from(nursery)
         if route.operation == "count_tokens" and first.format != route.format:
             await _estimate_tokens(request, route, exchange, body, deps.calibrator)
             return
@@ -221,8 +220,8 @@ async def _forward(
         deps.settings,
         deps.pool,
         deps.health,
+        deps.retry_policy,
         rng=deps.rng,
-        policy=deps.retry_policy,
     )
     try:
         await loop.run(resolution, body, body_model, unsealed=unsealed)

@@ -7,13 +7,12 @@ it, the session state that `previous_response_id` refers to, the local answer to
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import msgspec
 
 from cal.capture.model import Exchange, StreamEvent
-from cal.gateway.asgi import RawHeaders, Scope
+from cal.gateway.asgi import RawHeaders, Scope, new_request_id
 from cal.gateway.clients import identify_client
 from cal.gateway.headers import decode_headers
 from cal.service import ExchangeSink
@@ -233,7 +232,7 @@ def ws_exchange(scope: Scope, frame: TurnFrame, run_id: str) -> Exchange:
     client_name, session_id = identify_client(headers)
     tag = scope["path"].rstrip("/").removesuffix("/v1/responses").strip("/") or None
     return Exchange(
-        request_id="req_" + secrets.token_hex(12),
+        request_id=new_request_id(),
         trace_id=new_trace_id(),
         span_id=new_span_id(),
         run_id=run_id,

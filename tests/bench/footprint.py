@@ -54,7 +54,8 @@ def main() -> int:
         print(f"  {'path':<12}{'to the first byte':>20}{'on its own, same window':>26}")
         for name, proc in paths.items():
             busy, idle = _touched(proc, args.size, args.rounds)
-            print(f"  {name:<12}{busy:>12} ({busy // 4:>5}){idle:>18} ({idle // 4:>5})")
+            pages = busy * 1024 // PAGE, idle * 1024 // PAGE
+            print(f"  {name:<12}{busy:>12} ({pages[0]:>5}){idle:>18} ({pages[1]:>5})")
     finally:
         stack.close()
     return 0
