@@ -4,10 +4,12 @@ touches a different amount of it per request.
 
 Usage: python tests/bench/footprint.py [--rounds 9] [--size 50]
 
-1. This process maps 32 MB, then touches each of its pages once after pauses of 0 to 2 s, and
-   prints the µs per page (median of three rounds per pause). On an ordinary machine every
-   pause gives about the same figure.
-2. The gateway (capture on), the HTTP floor and the byte pipe each serve short streams whose
+1. This process maps 32 MB twice, once asking for 2 MB pages (`MADV_HUGEPAGE`, as `cal obs up`
+   has its heap: `cal/runtime/hugepages.py`), then touches each 4 KB of each area once after
+   pauses of 0 to 4 s, the areas taking turns, and prints the µs per 4 KB (median of three
+   rounds per pause). On an ordinary machine every pause gives about the same figure.
+2. The gateway (capture on), the HTTP floor and the byte pipe, all on 4 KB pages (the gateway
+   with `CODE_AGENT_LENS_HUGE_PAGES=false`), each serve short streams whose
    second event comes 400 ms after the first. Before each request the path's referenced bits
    are cleared (`/proc/PID/clear_refs`); once the client has the first `data:` line (and 20 ms
    more), the private memory the process touched is read from `/proc/PID/smaps` (`Referenced`
@@ -27,7 +29,7 @@ import time
 
 from harness import Proc, Stack, SyncConnection, call, claude_call
 
-PAUSES_S = (0.0, 0.05, 0.2, 1.0, 2.0)
+PAUSES_S = (0.0, 0.05, 0.2, 1.0, 2.0, 4.0)
 TOUCHED_MB = 32
 PAGE = 4096
 PRIVATE = ("[heap]", "")
@@ -40,15 +42,15 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=50, help="request body, KB")
     args = parser.parse_args()
     print(f"touching {TOUCHED_MB} MB once per page after a pause, µs per page (median of 3):")
-    for pause, us in _touch_after_pauses().items():
-        print(f"  pause {pause:>4g} s  {us:6.2f}")
+    for pause, (small, huge) in _touch_after_pauses().items():
+        print(f"  pause {pause:>4g} s  4 KB pages {small:6.2f}  2 MB pages {huge:6.2f}")
     stack = Stack()
     try:
         mock = stack.mock(chunks=2, interval_ms=400)
-        paths = {
-            "gateway": stack.gateway(mock),
-            "http floor": stack.pipe(mock, "http_floor.py"),
-            "pipe": stack.pipe(mock),
+        paths = {  # on 4 KB pages, which smaps' Referenced counts one by one
+            "gateway": stack.gateway(mock, extra_env={"CODE_AGENT_LENS_HUGE_PAGES": "false"}),
+            "http floor": stack.pipe(mock, "http_floor.py", huge_pages=False),
+            "pipe": stack.pipe(mock, huge_pages=False),
         }
         print(f"private memory touched, KB (4 KB pages), median of {args.rounds}:")
         print(f"  {'path':<12}{'to the first byte':>20}{'on its own, same window':>26}")
@@ -61,26 +63,41 @@ def main() -> int:
     return 0
 
 
-def _touch_after_pauses() -> dict[float, float]:
+def _touch_after_pauses() -> dict[float, tuple[float, float]]:
+    """{pause: (µs per page on 4 KB pages, on 2 MB pages)}, the two areas taking turns."""
     size = TOUCHED_MB << 20
-    area = mmap.mmap(-1, size)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    small, huge = mmap.mmap(-1, size, flags=flags), mmap.mmap(-1, size, flags=flags)
     try:
+        huge.madvise(mmap.MADV_HUGEPAGE)  # THP "madvise" mode: asked for, as cal's heap is
         offsets = range(0, size, PAGE)
-        for offset in offsets:  # fault every page in first
-            area[offset] = 1
-        out: dict[float, float] = {}
+        for area in (small, huge):
+            for offset in offsets:  # fault every page in first
+                area[offset] = 1
+        print(f"  ({_anon_huge_kb() >> 10} of the {TOUCHED_MB} MB asked for are on 2 MB pages)")
+        out: dict[float, tuple[float, float]] = {}
         for pause in PAUSES_S:
-            rounds = []
+            rounds: tuple[list[float], list[float]] = ([], [])
             for _ in range(3):
-                time.sleep(pause)
-                start = time.perf_counter()
-                for offset in offsets:
-                    area[offset] = 2
-                rounds.append((time.perf_counter() - start) * 1e6 / len(offsets))
-            out[pause] = statistics.median(rounds)
+                for area, got in zip((small, huge), rounds, strict=True):
+                    time.sleep(pause)
+                    start = time.perf_counter()
+                    for offset in offsets:
+                        area[offset] = 2
+                    got.append((time.perf_counter() - start) * 1e6 / len(offsets))
+            out[pause] = (statistics.median(rounds[0]), statistics.median(rounds[1]))
         return out
     finally:
-        area.close()
+        small.close()
+        huge.close()
+
+
+def _anon_huge_kb() -> int:
+    with open("/proc/self/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _touched(proc: Proc, size_kb: int, rounds: int) -> tuple[int, int]:

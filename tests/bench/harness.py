@@ -28,6 +28,9 @@ import msgspec
 import psutil
 import trio
 
+from cal.config import huge_page_environ
+from cal.runtime.hugepages import huge_pages_possible
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CAPTURES = ROOT.parent / "shared" / "reference" / "captures"
@@ -51,6 +54,16 @@ def clean_env(**settings: str) -> dict[str, str]:
     """This environment without any CODE_AGENT_LENS_* of the user, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODE_AGENT_LENS_")}
     env.update({f"CODE_AGENT_LENS_{k}": v for k, v in settings.items()})
+    return env
+
+
+def floor_env() -> dict[str, str]:
+    """The floors' environment: the memory arrangement `cal obs up` gives itself (its objects on
+    huge pages where it restarts on them, `cal.runtime.hugepages`), so that the gateway and
+    the floors are compared like for like."""
+    env = clean_env()
+    if huge_pages_possible():
+        env = huge_page_environ(env) or env
     return env
 
 
@@ -117,11 +130,13 @@ class Stack:
         proc.wait_line(r"mock provider http://")
         return proc
 
-    def pipe(self, target: Proc, script: str = "pipe.py") -> Proc:
-        """The floor (`pipe.py`), or with `script="http_floor.py"` the HTTP floor, to `target`."""
+    def pipe(self, target: Proc, script: str = "pipe.py", *, huge_pages: bool = True) -> Proc:
+        """The floor (`pipe.py`), or with `script="http_floor.py"` the HTTP floor, to `target`;
+        in the gateway's memory arrangement unless `huge_pages` is false (`floor_env`)."""
         port = free_port()
         argv = [sys.executable, str(HERE / script), str(port), str(target.port)]
-        proc = self.spawn(script.removesuffix(".py"), argv)
+        env = floor_env() if huge_pages else clean_env()
+        proc = self.spawn(script.removesuffix(".py"), argv, env)
         proc.port = port
         proc.wait_line(r"ready 127")
         return proc

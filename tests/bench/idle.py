@@ -1,5 +1,5 @@
 """Time to first byte after an idle pause: what a request costs once every process on its path
-has slept (in scenario 2, each path waits about 2.6 s between two of its streams).
+has slept (in scenario 2, each path waits about 3.9 s between two of its streams).
 
 Usage: python tests/bench/idle.py [--pauses 0,0.05,1] [--rounds 25] [--size 50]
                                   [--gateway-env NAME=VALUE ...]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -9,6 +10,10 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import pytest
+
+from cal.config import HUGETLB_TUNABLE, huge_page_environ, load
+from cal.runtime.hugepages import glibc_has_hugetlb, huge_pages_possible
 
 CAL = [sys.executable, "-m", "cal"]
 
@@ -199,3 +204,59 @@ def test_stop_gives_in_flight_streams_a_bounded_grace_period(tmp_path: Path) -> 
     # the stream (60 events × 500 ms) was cut after the 1 s grace, not run to its end
     assert ended and ended[0] - asked < 8
     assert b"message_stop" not in b"".join(received)
+
+
+def test_huge_page_environment() -> None:
+    env = huge_page_environ({"HOME": "/h"})
+    assert env == {"HOME": "/h", "PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": HUGETLB_TUNABLE}
+    theirs = huge_page_environ({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert theirs is not None
+    assert theirs["GLIBC_TUNABLES"] == f"glibc.malloc.arena_max=2:{HUGETLB_TUNABLE}"
+    assert huge_page_environ({"PYTHONMALLOC": "pymalloc"}) is None  # the user's choice stands
+    assert load(environ={"CODE_AGENT_LENS_HUGE_PAGES": "false"}).huge_pages is False
+    assert load(environ={}).huge_pages is True
+
+
+def test_when_huge_pages_are_possible(tmp_path: Path) -> None:
+    assert glibc_has_hugetlb("glibc 2.36") and glibc_has_hugetlb("glibc 3.0")
+    assert not glibc_has_hugetlb("glibc 2.31") and not glibc_has_hugetlb("musl 1.2")
+    assert not glibc_has_hugetlb("")
+    never = tmp_path / "enabled"
+    never.write_text("always madvise [never]\n")
+    assert not huge_pages_possible(never)
+    assert not huge_pages_possible(tmp_path / "missing")
+
+
+def _environ_and_huge_kb(pid: int) -> tuple[dict[str, str], int]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    huge = next(line for line in rollup if line.startswith("AnonHugePages:"))
+    return env, int(huge.split()[1])
+
+
+@pytest.mark.skipif(not huge_pages_possible(), reason="no transparent huge pages here")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_runtime_keeps_its_objects_on_huge_pages(tmp_path: Path, enabled: bool) -> None:
+    """`cal obs up` starts itself again, same pid, with Python's objects in malloc and malloc on
+    2 MB pages; CODE_AGENT_LENS_HUGE_PAGES=false keeps it as it started."""
+    data = str(tmp_path / "data")
+    argv = [*CAL, "obs", "up", "--detach", "--data-dir", data]
+    argv += ["--gateway", "127.0.0.1:0", "--portal", "127.0.0.1:0"]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONMALLOC", "GLIBC_TUNABLES")}
+    env["CODE_AGENT_LENS_HUGE_PAGES"] = str(enabled).lower()
+    up = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        state = msgspec.json.decode((tmp_path / "data" / "runtime.json").read_bytes())
+        assert httpx.get(state["gateway"] + "/health", timeout=5).json()["status"] == "ok"
+        environ, huge_kb = _environ_and_huge_kb(state["pid"])
+        if enabled:
+            assert environ["PYTHONMALLOC"] == "malloc"
+            assert HUGETLB_TUNABLE in environ["GLIBC_TUNABLES"].split(":")
+            assert huge_kb > 0
+        else:
+            assert "PYTHONMALLOC" not in environ and "GLIBC_TUNABLES" not in environ
+    finally:
+        stop = _cal("obs", "stop", "--data-dir", data)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
