@@ -13,6 +13,10 @@ def main() -> None:
 
         print(__version__)
         return
+    if argv[:2] == ["obs", "up"] and not {"--detach", "--help", "-h"} & set(argv):
+        from cal.hugepages import restart_on_huge_pages
+
+        restart_on_huge_pages()  # before the CLI's imports, which the new start makes again
     from cal.cli import run
 
     sys.exit(run(argv))

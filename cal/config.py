@@ -76,7 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: str = "info"
     huge_pages: bool = True
     """Linux: `cal obs up` starts itself again at once with Python's objects on 2 MB pages
-    (`huge_page_environ`), so a request after a quiet spell touches fewer pages."""
+    (`huge_page_environ`, `cal/hugepages.py`), so a request after a quiet spell touches
+    fewer pages."""
 
     @property
     def portal_url(self) -> str:
@@ -224,7 +225,8 @@ HUGETLB_TUNABLE = "glibc.malloc.hugetlb=1"
 
 def huge_page_environ(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
     """The environment in which a new interpreter keeps its objects on transparent huge pages,
-    or None when this process has one already or the user chose an allocator of their own.
+    or None when this process has one already, the user chose an allocator of their own, or
+    the setting `huge_pages` is off.
 
     Python's own allocator maps 1 MB arenas that the kernel backs with 4 KB pages. With
     `PYTHONMALLOC=malloc` every object comes from glibc's malloc, and the tunable
@@ -233,6 +235,11 @@ def huge_page_environ(environ: Mapping[str, str] | None = None) -> dict[str, str
     env = os.environ if environ is None else environ
     if "PYTHONMALLOC" in env:
         return None
+    try:
+        if not load(environ=env).huge_pages:
+            return None
+    except ConfigError:
+        return None  # the command itself reports the setting
     tunables = env.get("GLIBC_TUNABLES", "")
     joined = f"{tunables}:{HUGETLB_TUNABLE}" if tunables else HUGETLB_TUNABLE
     return {**env, "PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": joined}

@@ -28,6 +28,7 @@ RANK = {
     "mock": 3,
     "obs": 3,
     "runtime": 4,
+    "hugepages": 4,
     "cli": 5,
     "__main__": 6,
     "__init__": 0,

@@ -88,10 +88,6 @@ def run_up(options: UpOptions) -> int:
         return 1
     if options.detach:
         return _detach(options, settings)
-    if settings.huge_pages:
-        from cal.runtime.hugepages import restart_on_huge_pages
-
-        restart_on_huge_pages()
     from cal.runtime.foreground import run_foreground
 
     code, state = run_foreground(settings, demo=options.demo)

@@ -5,7 +5,7 @@ touches a different amount of it per request.
 Usage: python tests/bench/footprint.py [--rounds 9] [--size 50]
 
 1. This process maps 32 MB twice, once asking for 2 MB pages (`MADV_HUGEPAGE`, as `cal obs up`
-   has its heap: `cal/runtime/hugepages.py`), then touches each 4 KB of each area once after
+   has its heap: `cal/hugepages.py`), then touches each 4 KB of each area once after
    pauses of 0 to 4 s, the areas taking turns, and prints the µs per 4 KB (median of three
    rounds per pause). On an ordinary machine every pause gives about the same figure.
 2. The gateway (capture on), the HTTP floor and the byte pipe, all on 4 KB pages (the gateway

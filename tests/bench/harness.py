@@ -29,7 +29,7 @@ import psutil
 import trio
 
 from cal.config import huge_page_environ
-from cal.runtime.hugepages import huge_pages_possible
+from cal.hugepages import huge_pages_possible
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -59,7 +59,7 @@ def clean_env(**settings: str) -> dict[str, str]:
 
 def floor_env() -> dict[str, str]:
     """The floors' environment: the memory arrangement `cal obs up` gives itself (its objects on
-    huge pages where it restarts on them, `cal.runtime.hugepages`), so that the gateway and
+    huge pages where it restarts on them, `cal.hugepages`), so that the gateway and
     the floors are compared like for like."""
     env = clean_env()
     if huge_pages_possible():

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from cal.config import HUGETLB_TUNABLE, huge_page_environ, load
-from cal.runtime.hugepages import glibc_has_hugetlb, huge_pages_possible
+from cal.hugepages import glibc_has_hugetlb, huge_pages_possible
 
 CAL = [sys.executable, "-m", "cal"]
 
@@ -213,6 +213,8 @@ def test_huge_page_environment() -> None:
     assert theirs is not None
     assert theirs["GLIBC_TUNABLES"] == f"glibc.malloc.arena_max=2:{HUGETLB_TUNABLE}"
     assert huge_page_environ({"PYTHONMALLOC": "pymalloc"}) is None  # the user's choice stands
+    assert huge_page_environ({"CODE_AGENT_LENS_HUGE_PAGES": "off"}) is None
+    assert huge_page_environ({"CODE_AGENT_LENS_HUGE_PAGES": "maybe"}) is None  # obs up says so
     assert load(environ={"CODE_AGENT_LENS_HUGE_PAGES": "false"}).huge_pages is False
     assert load(environ={}).huge_pages is True
 
