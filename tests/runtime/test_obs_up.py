@@ -227,6 +227,11 @@ def test_when_huge_pages_are_possible(tmp_path: Path) -> None:
     never.write_text("always madvise [never]\n")
     assert not huge_pages_possible(never)
     assert not huge_pages_possible(tmp_path / "missing")
+    if sys.platform.startswith("linux"):
+        asked = tmp_path / "asked"
+        asked.write_text("always [madvise] never\n")
+        here = glibc_has_hugetlb(os.confstr("CS_GNU_LIBC_VERSION") or "")
+        assert huge_pages_possible(asked) is here
 
 
 def _environ_and_huge_kb(pid: int) -> tuple[dict[str, str], int]:
