@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from cal.config import huge_page_environ
@@ -45,13 +46,19 @@ def glibc_has_hugetlb(libc: str) -> bool:
     return (int(major), int(minor) if minor.isdigit() else 0) >= GLIBC_WITH_HUGETLB
 
 
+def restart_environ(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """The environment to start again in, or None when the process should stay as it is."""
+    env = huge_page_environ(environ)
+    return env if env is not None and huge_pages_possible() else None
+
+
 def restart_on_huge_pages() -> None:
     """Replace this process with itself on huge pages; returns only when that is not possible
     or already done (or the exec failed, which is logged: cal then runs as it is)."""
     if getattr(sys, "frozen", False):
         return  # the one-file executable's interpreter does not read PYTHONMALLOC
-    env = huge_page_environ()
-    if env is None or not huge_pages_possible():
+    env = restart_environ()
+    if env is None:
         return
     argv = [sys.executable, *sys.orig_argv[1:]]
     sys.stdout.flush()

@@ -78,12 +78,12 @@ class AttemptLoop:
         pool: UpstreamPool,
         health: RouteHealth,
         policy: RetryPolicy,
-        rng: random.Random | None = None,
+        rng: random.Random,
     ) -> None:
         self.request, self.route, self.exchange = request, route, exchange
         self.settings, self.pool, self.health = settings, pool, health
         self.policy = policy
-        self.rng = rng or random.Random()
+        self.rng = rng
         self.t0 = trio.current_time()
         self.last: _Last | None = None
         self.leg: Leg | None = None

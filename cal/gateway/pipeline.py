@@ -221,7 +221,7 @@ async def _forward(
         deps.pool,
         deps.health,
         deps.retry_policy,
-        rng=deps.rng,
+        deps.rng,
     )
     try:
         await loop.run(resolution, body, body_model, unsealed=unsealed)

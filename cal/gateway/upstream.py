@@ -56,7 +56,7 @@ class _MappedClientErrors:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
     ) -> None:
-        if exc is None or not isinstance(exc, HttpError):
+        if not isinstance(exc, HttpError):
             return
         if isinstance(exc, ConnectTimeout):
             raise UpstreamFailure(

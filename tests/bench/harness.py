@@ -28,8 +28,7 @@ import msgspec
 import psutil
 import trio
 
-from cal.config import huge_page_environ
-from cal.hugepages import huge_pages_possible
+from cal.hugepages import restart_environ
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -62,9 +61,7 @@ def floor_env() -> dict[str, str]:
     huge pages where it restarts on them, `cal.hugepages`), so that the gateway and
     the floors are compared like for like."""
     env = clean_env()
-    if huge_pages_possible():
-        env = huge_page_environ(env) or env
-    return env
+    return restart_environ(env) or env
 
 
 @dataclass
