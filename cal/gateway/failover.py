@@ -24,7 +24,7 @@ from cal.gateway.headers import header_value
 from cal.gateway.health import Credential, RouteHealth
 from cal.gateway.legs import Leg
 from cal.gateway.prepare import Prepared, prepare
-from cal.gateway.pump import AttemptTimeouts, HeldError, deliver, run_attempt
+from cal.gateway.pump import HeldError, deliver, run_attempt
 from cal.gateway.upstream import UpstreamCall, UpstreamFailure, UpstreamPool
 from cal.routing.credentials import CLIENT_CREDENTIAL
 from cal.routing.model import Endpoint
@@ -49,12 +49,21 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-def attempt_timeouts(settings: Settings, endpoint: Endpoint) -> tuple[AttemptTimeouts, float]:
-    """(first byte and idle timeouts, total seconds) for one attempt on `endpoint`."""
-    first = endpoint.first_byte_timeout_s or settings.first_byte_timeout_s
-    idle = endpoint.idle_timeout_s or settings.idle_timeout_s
-    total = endpoint.total_timeout_s or settings.total_timeout_s
-    return AttemptTimeouts(first, idle), total
+class AttemptTimeouts(msgspec.Struct, frozen=True):
+    """Seconds: until the response head, between two chunks of the body, and in all."""
+
+    first_byte_s: float
+    idle_s: float
+    total_s: float
+
+
+def attempt_timeouts(settings: Settings, endpoint: Endpoint) -> AttemptTimeouts:
+    """The timeouts of one attempt on `endpoint`."""
+    return AttemptTimeouts(
+        endpoint.first_byte_timeout_s or settings.first_byte_timeout_s,
+        endpoint.idle_timeout_s or settings.idle_timeout_s,
+        endpoint.total_timeout_s or settings.total_timeout_s,
+    )
 
 
 class _Last(msgspec.Struct):
@@ -154,7 +163,7 @@ class AttemptLoop:
         attempt = _new_attempt(request, exchange, endpoint, prepared, credential, reason)
         exchange.attempts.append(attempt)
         self.health.book.used(endpoint.name, credential.id, self.health.clock())
-        timeouts, total = attempt_timeouts(self.settings, endpoint)
+        timeouts = attempt_timeouts(self.settings, endpoint)
         upstream = UpstreamCall(
             prepared.url,
             attempt.request_headers,
@@ -163,7 +172,10 @@ class AttemptLoop:
         )
         held: HeldError | None = None
         failure: UpstreamFailure | None = None
-        with trio.move_on_after(total) as deadline:
+        now = trio.current_time()
+        total_at = now + timeouts.total_s
+        head_at = min(total_at, now + timeouts.first_byte_s)
+        with trio.CancelScope(deadline=head_at) as scope:  # the head's deadline, then the total
             try:
                 held = await run_attempt(
                     request,
@@ -172,12 +184,19 @@ class AttemptLoop:
                     self.pool.client_for(endpoint),
                     upstream,
                     prepared.leg,
-                    timeouts,
+                    timeouts.idle_s,
+                    (scope, total_at),
                 )
             except UpstreamFailure as exc:
                 failure = exc
-        if deadline.cancelled_caught:
-            failure = await self._deadline(attempt, prepared.leg, total)
+        if scope.cancelled_caught:
+            if attempt.status is None and head_at < total_at:
+                first = timeouts.first_byte_s
+                failure = UpstreamFailure(
+                    "timeout", f"no answer from the upstream within {first:g} s"
+                )
+            else:
+                failure = await self._deadline(attempt, prepared.leg, timeouts.total_s)
         if failure is not None:
             attempt.error = ErrorInfo(failure.kind, failure.message)
         if attempt.duration_ms is None:  # no answer at all: the attempt ends now

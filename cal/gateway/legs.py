@@ -35,6 +35,11 @@ class Leg(Protocol):
         """Upstream stream bytes → client bytes (possibly empty)."""
         ...
 
+    def record(self, chunk: bytes, t_ms: float) -> None:
+        """After `feed`'s bytes went to the client (or failed to): what is left to record of
+        `chunk`."""
+        ...
+
     def finish(self, t_ms: float) -> bytes:
         """The upstream stream ended; the last client bytes."""
         ...
@@ -46,7 +51,7 @@ class Leg(Protocol):
 
 class PassThroughLeg:
     """Same format on both sides: bytes go through untouched. Events are only framed (never
-    parsed) to be recorded; the last one is read at the end to tell a complete stream from a cut
+    parsed) to be recorded, once the client has their bytes; the last one is read at the end to tell a complete stream from a cut
     one, and usage is read after the response from the few recorded events that carry it."""
 
     def __init__(self, exchange: Exchange, fmt: ApiFormat) -> None:
@@ -65,13 +70,15 @@ class PassThroughLeg:
         return downstream_headers(headers)
 
     def feed(self, chunk: bytes, t_ms: float) -> bytes:
+        return chunk
+
+    def record(self, chunk: bytes, t_ms: float) -> None:
         raws = self._framer.feed(chunk)
         if raws:
             events = self._exchange.raw_events
             for raw in raws:
                 events.append(StreamEvent(t_ms, raw))
             self._last = raws[-1]
-        return chunk
 
     def _drain(self, t_ms: float) -> None:
         for raw in self._framer.close():

@@ -9,8 +9,6 @@ A broken upstream mid-stream ends the client's stream with an in-band error in i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
 import msgspec
 import trio
 
@@ -20,13 +18,6 @@ from cal.gateway.headers import Header
 from cal.gateway.legs import Leg, RawHeaders
 from cal.gateway.upstream import MAPPED_CLIENT_ERRORS, UpstreamCall, UpstreamFailure
 from cal.http1.client import HttpClient, Response
-
-
-class AttemptTimeouts(msgspec.Struct, frozen=True):
-    """Seconds: until the response headers, and between two chunks of the body."""
-
-    first_byte_s: float
-    idle_s: float
 
 
 class HeldError(msgspec.Struct, frozen=True):
@@ -44,35 +35,18 @@ def _is_event_stream(response: Response) -> bool:
     return False
 
 
-async def _open(
-    client: HttpClient, call: UpstreamCall, first_byte_s: float, waiting: Callable[[], None]
-) -> Response:
-    response: Response | None = None
-    with trio.move_on_after(first_byte_s):
-        with MAPPED_CLIENT_ERRORS:
-            response = await client.send(
-                call.method,
-                call.url,
-                call.headers,
-                call.body,
-                connect_timeout_s=call.connect_timeout_s,
-                waiting=waiting,
-            )
-    if response is None:
-        raise UpstreamFailure("timeout", f"no answer from the upstream within {first_byte_s:g} s")
-    return response
-
-
-async def _next_chunk(chunks: AsyncIterator[bytes], idle_s: float) -> bytes | None:
-    """The next body chunk (None at the end); UpstreamFailure after `idle_s` of silence."""
+async def _next_chunk(response: Response, idle_s: float) -> bytes | None:
+    """The next body chunk (None at the end); UpstreamFailure after `idle_s` of silence. A chunk
+    already received is taken without a cancel scope: the idle timeout only bounds waits."""
+    with MAPPED_CLIENT_ERRORS:
+        chunk = response.piece_at_hand()
+    if chunk is not None:
+        return chunk
     done = False
-    chunk: bytes | None = None
     with trio.move_on_after(idle_s):
         with MAPPED_CLIENT_ERRORS:
-            try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
-                done = True
+            chunk = await response.next_piece()
+            done = chunk is None
     if done:
         return None
     if chunk is None:
@@ -85,9 +59,8 @@ async def _read_all(response: Response, idle_s: float) -> bytes:
         whole = response.read_buffered()
     if whole is not None:
         return whole
-    chunks = response.iter_bytes()
     parts: list[bytes] = []
-    while (chunk := await _next_chunk(chunks, idle_s)) is not None:
+    while (chunk := await _next_chunk(response, idle_s)) is not None:
         parts.append(chunk)
     return b"".join(parts)
 
@@ -99,20 +72,35 @@ async def run_attempt(
     client: HttpClient,
     call: UpstreamCall,
     leg: Leg,
-    timeouts: AttemptTimeouts,
+    idle_s: float,
+    deadline: tuple[trio.CancelScope, float],
 ) -> HeldError | None:
     """Carry out `attempt`: None when the answer went to the client, a HeldError for an upstream
-    error answer (nothing sent); raises UpstreamFailure when nothing reached the client."""
+    error answer (nothing sent); raises UpstreamFailure when nothing reached the client.
+
+    `deadline`: the attempt's cancel scope, whose deadline bounds the wait for the answer's
+    head, and the deadline it gets once the head is here (the attempt's total): one scope for
+    both, as the request's way upstream is its hottest path."""
     attempt.sent_ms = request.ms()
-    response = await _open(client, call, timeouts.first_byte_s, request.watch)
+    with MAPPED_CLIENT_ERRORS:
+        response = await client.send(
+            call.method,
+            call.url,
+            call.headers,
+            call.body,
+            connect_timeout_s=call.connect_timeout_s,
+            waiting=request.watch,
+        )
+    scope, total_at = deadline
+    scope.deadline = total_at
     try:
         status = attempt.status = response.status
         attempt.response_headers = response.headers
         attempt.ttfb_ms = request.ms() - attempt.started_ms
         if status < 400 and _is_event_stream(response):
-            await _relay_stream(request, exchange, response, leg, timeouts.idle_s)
+            await _relay_stream(request, exchange, response, leg, idle_s)
             return None
-        data = await _read_all(response, timeouts.idle_s)
+        data = await _read_all(response, idle_s)
         attempt.response_body = data
         if status >= 400:
             attempt.error = ErrorInfo("upstream_status", error_text(data), status)
@@ -138,27 +126,6 @@ async def deliver(
     exchange.ttfb_ms = request.ms()
 
 
-class _Relay:
-    """Starts the client's response with its first bytes."""
-
-    def __init__(
-        self, request: GatewayRequest, exchange: Exchange, status: int, headers: RawHeaders
-    ) -> None:
-        self.request, self.exchange = request, exchange
-        self.status, self.headers = status, headers
-
-    async def send(self, data: bytes, *, more: bool) -> None:
-        if self.request.response_started:
-            await self.request.body(data, more=more)
-            return
-        self.exchange.status = self.status
-        try:
-            await self.request.start(self.status, self.headers)
-            await self.request.body(data, more=more)
-        finally:  # recorded once the client has its first bytes, not on their way
-            self.exchange.response_headers = [(k.decode(), v.decode()) for k, v in self.headers]
-
-
 async def _relay_stream(
     request: GatewayRequest,
     exchange: Exchange,
@@ -166,23 +133,47 @@ async def _relay_stream(
     leg: Leg,
     idle_s: float,
 ) -> None:
-    relay = _Relay(request, exchange, response.status, leg.stream_headers(response.headers))
-    chunks = response.iter_bytes()
+    """Each chunk goes to the client as the leg turns it, and is recorded once it has gone."""
+    headers = leg.stream_headers(response.headers)
     try:
-        while (chunk := await _next_chunk(chunks, idle_s)) is not None:
+        while (chunk := await _next_chunk(response, idle_s)) is not None:
             t_ms = request.ms()
             out = leg.feed(chunk, t_ms)
-            if out:
-                await relay.send(out, more=True)
-                if exchange.ttfb_ms is None:
-                    exchange.ttfb_ms = t_ms
+            try:
+                if out:
+                    await _send(request, exchange, response.status, headers, out, more=True)
+                    if exchange.ttfb_ms is None:
+                        exchange.ttfb_ms = t_ms
+            finally:
+                leg.record(chunk, t_ms)
         tail = leg.finish(request.ms())
     except UpstreamFailure as failure:
         if not request.response_started:
             raise  # nothing reached the client: the attempt loop may try again
         exchange.error = ErrorInfo(failure.kind, failure.message)
         tail = leg.fail("bad_gateway", failure.message, request.ms())
-    await relay.send(tail, more=False)
+    await _send(request, exchange, response.status, headers, tail, more=False)
+
+
+async def _send(
+    request: GatewayRequest,
+    exchange: Exchange,
+    status: int,
+    headers: RawHeaders,
+    data: bytes,
+    *,
+    more: bool,
+) -> None:
+    """Stream bytes to the client, starting its response with the first ones."""
+    if request.response_started:
+        await request.body(data, more=more)
+        return
+    exchange.status = status
+    try:
+        await request.start(status, headers)
+        await request.body(data, more=more)
+    finally:  # recorded once the client has its first bytes, not on their way
+        exchange.response_headers = [(k.decode(), v.decode()) for k, v in headers]
 
 
 def error_text(body: bytes, limit: int = 300) -> str:

@@ -136,6 +136,9 @@ class TranslatedLeg:
             self._record_failure(translator)
         return self._emit(out, t_ms)
 
+    def record(self, chunk: bytes, t_ms: float) -> None:
+        """Nothing: a translation records as it reads (it must read an event to send it)."""
+
     def finish(self, t_ms: float) -> bytes:
         translator = self._translator_now()
         out: list[bytes] = []

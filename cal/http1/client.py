@@ -192,35 +192,65 @@ class Response:
     async def next_piece(self) -> bytes | None:
         """The next non-empty decoded piece of the body, None at its end."""
         while not self._done:
-            raw = await self._next_raw()
-            if self._decoder is not None:
-                raw = self._decoder.decode(raw)
-                if self._done:
-                    raw += self._decoder.flush()
-            if self._done:
-                self.close()
-            if raw:
-                return raw
+            raw = self._raw_at_hand()
+            piece = self._decoded(raw if raw is not None else await self._receive_raw())
+            if piece:
+                return piece
         return None
 
-    async def _next_raw(self) -> bytes:
+    def piece_at_hand(self) -> bytes | None:
+        """The next non-empty decoded piece when the bytes received so far hold one, without
+        waiting (so without a cancel scope around the call); None when it takes a wait (or the
+        body ended: then `next_piece` says so at once)."""
+        while not self._done:
+            raw = self._raw_at_hand()
+            if raw is None:
+                return None
+            piece = self._decoded(raw)
+            if piece:
+                return piece
+        return None
+
+    def _raw_at_hand(self) -> bytes | None:
+        """The body bytes (framing undone) of what is buffered; None when nothing is."""
         connection = self._connection
         if connection is None:
             raise ReadError("the response was closed")
         buffer = connection.buffer
-        if self._chunked is not None:
-            return await self._next_chunked(connection, self._chunked)
-        remaining = self._remaining
         if not buffer:
-            data = await connection.receive()
-            if not data:
-                if remaining >= 0:
-                    raise ReadError(f"the upstream closed the connection {remaining} bytes short")
-                self._done, self._keep = True, False
-                return b""
-        else:
-            data = bytes(buffer)
-            buffer.clear()
+            return None
+        data = bytes(buffer)
+        buffer.clear()
+        return self._unframed(data)
+
+    async def _receive_raw(self) -> bytes:
+        """The body bytes (framing undone) of the next bytes off the connection."""
+        connection = self._connection
+        if connection is None:
+            raise ReadError("the response was closed")
+        data = await connection.receive()
+        if data:
+            return self._unframed(data)
+        if self._chunked is not None:
+            raise ReadError("the upstream closed the connection inside a chunked body")
+        if self._remaining >= 0:
+            raise ReadError(f"the upstream closed the connection {self._remaining} bytes short")
+        self._done, self._keep = True, False
+        return b""
+
+    def _unframed(self, data: bytes) -> bytes:
+        chunked = self._chunked
+        if chunked is not None:
+            try:
+                pieces = chunked.feed(data)
+            except ProtocolError as exc:
+                raise RemoteProtocolError(str(exc)) from exc
+            if chunked.done:
+                self._done = True
+                if chunked.rest:
+                    self._keep = False
+            return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        remaining = self._remaining
         if remaining < 0:
             return data
         if len(data) > remaining:  # more than the body: junk or a pipelined answer
@@ -230,25 +260,14 @@ class Response:
         self._done = remaining == 0
         return data
 
-    async def _next_chunked(self, connection: Connection, chunked: ChunkedDecoder) -> bytes:
-        while True:
-            if connection.buffer:
-                data = bytes(connection.buffer)
-                connection.buffer.clear()
-            else:
-                data = await connection.receive()
-                if not data:
-                    raise ReadError("the upstream closed the connection inside a chunked body")
-            try:
-                pieces = chunked.feed(data)
-            except ProtocolError as exc:
-                raise RemoteProtocolError(str(exc)) from exc
-            if chunked.done:
-                self._done = True
-                if chunked.rest:
-                    self._keep = False
-            if pieces or self._done:
-                return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    def _decoded(self, raw: bytes) -> bytes:
+        if self._decoder is not None:
+            raw = self._decoder.decode(raw)
+            if self._done:
+                raw += self._decoder.flush()
+        if self._done:
+            self.close()
+        return raw
 
 
 class _BodyIterator:

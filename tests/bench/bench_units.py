@@ -206,6 +206,7 @@ def _streamed(case: LegCase, exchange: Exchange) -> Leg:
         leg = TranslatedLeg(exchange, route, translation_context(exchange, "claude-sonnet-4-5"))
     for i, chunk in enumerate(case.chunks):
         leg.feed(chunk, float(i))
+        leg.record(chunk, float(i))
     leg.finish(float(len(case.chunks)))
     return leg
 
