@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Literal
+from typing import Literal, NoReturn
 
 MAX_HEAD_BYTES = 65536
 """The largest head (request or status line plus headers) either side accepts."""
@@ -58,14 +58,24 @@ def _split_lines(head: bytes) -> list[bytes]:
 def _parse_headers(lines: list[bytes]) -> list[Header]:
     headers: list[Header] = []
     append = headers.append
+    names: list[bytes] = []
     for line in lines:
         name, colon, value = line.partition(b":")
-        if not colon or not _is_token(name):
-            if line[:1] in (b" ", b"\t"):
-                raise ProtocolError("obsolete line folding in a header")
-            raise ProtocolError(f"malformed header line {line[:60]!r}")
+        if not colon or not name:
+            _malformed(line)
+        names.append(name)
         append((name.lower(), value.strip(b" \t")))
+    if names and b"".join(names).translate(None, _TOKEN):  # every name's bytes checked at once
+        for line, name in zip(lines, names, strict=True):
+            if not _is_token(name):
+                _malformed(line)
     return headers
+
+
+def _malformed(line: bytes) -> NoReturn:
+    if line[:1] in (b" ", b"\t"):
+        raise ProtocolError("obsolete line folding in a header")
+    raise ProtocolError(f"malformed header line {line[:60]!r}")
 
 
 def parse_request_head(head: bytes) -> tuple[bytes, bytes, bytes, list[Header]]:
