@@ -29,7 +29,7 @@ from cal.gateway.registry import EndpointRegistry
 from cal.gateway.translated import TranslatedLeg
 from cal.gateway.upstream import UpstreamPool
 from cal.routing.model import Endpoint
-from cal.routing.resolve import PIN_HEADER, PinError, Resolution, resolve
+from cal.routing.resolve import PIN_HEADER, PinError, Resolution
 from cal.service import ExchangeSink
 from cal.store.ledger import exchange_cost
 from cal.transform.passthrough import UnsealedAnthropicMessage
@@ -191,7 +191,7 @@ def _resolve(exchange: Exchange, deps: GatewayDeps, model: str | None) -> Resolu
     snapshot = deps.registry.snapshot
     pin = header_value(exchange.client_headers, PIN_HEADER)
     try:
-        resolution = resolve(snapshot.endpoints, snapshot.active, model, pin)
+        resolution = snapshot.resolve(model, pin)
     except PinError as exc:
         raise RequestRefused("invalid_request", str(exc), exchange_kind="no_endpoint") from None
     if not resolution.candidates:

@@ -14,15 +14,34 @@ import msgspec
 import trio
 
 from cal.routing.model import Endpoint
-from cal.routing.resolve import choose_endpoint, enabled_in_order
+from cal.routing.resolve import Resolution, choose_endpoint, enabled_in_order, resolve
 
 log = logging.getLogger(__name__)
+
+
+_RESOLUTIONS_KEPT = 256
+"""A snapshot remembers this many (model, pin) resolutions, then starts over."""
 
 
 class EndpointSnapshot(msgspec.Struct, frozen=True):
     endpoints: tuple[Endpoint, ...] = ()
     active: str | None = None
     version: int = 0
+    resolutions: dict[tuple[str | None, str | None], Resolution] = msgspec.field(
+        default_factory=dict
+    )
+    """What `resolve` found for this snapshot's endpoints, by (model, pin): the same question
+    gets the same answer for as long as the snapshot is current."""
+
+    def resolve(self, model: str | None, pin: str | None) -> Resolution:
+        """routing/resolve.py's `resolve` on this snapshot (PinError is not remembered)."""
+        key = (model, pin)
+        found = self.resolutions.get(key)
+        if found is None:
+            if len(self.resolutions) >= _RESOLUTIONS_KEPT:
+                self.resolutions.clear()
+            found = self.resolutions[key] = resolve(self.endpoints, self.active, model, pin)
+        return found
 
     def choose(self) -> Endpoint | None:
         return choose_endpoint(self.endpoints, self.active)

@@ -58,7 +58,7 @@ from cal.gateway.websocket_upstream import (
     upgrade_headers,
 )
 from cal.routing.model import Endpoint
-from cal.routing.resolve import PIN_HEADER, PinError, resolve
+from cal.routing.resolve import PIN_HEADER, PinError
 from cal.sse import SSEDecoder, SSEError
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
@@ -218,7 +218,7 @@ class _Session:
         snapshot = self.bridge.deps.registry.snapshot
         pin = header_value(decode_headers(self.scope["headers"]), PIN_HEADER)
         try:
-            resolution = resolve(snapshot.endpoints, snapshot.active, frame.model, pin)
+            resolution = snapshot.resolve(frame.model, pin)
         except PinError:
             return None  # the HTTP path answers it in the client's shape
         if not resolution.candidates:
