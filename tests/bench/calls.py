@@ -5,7 +5,7 @@ so it shows what a change to the hot path takes away, where timings drown in noi
 
 Usage: python tests/bench/calls.py [--size 50] [--stream] [--at 60]
 
-A gateway (capture on) runs with `calls_site/` on PYTHONPATH; requests go to it one at a time
+A gateway (capture on) runs with `timeline_site/` on PYTHONPATH and CAL_BENCH_CALLS set; requests go to it one at a time
 over one keep-alive connection, and the site counts the calls of the `--at`th (the ones before
 warm the gateway up). Prints the Python calls by where their code lives, and the builtins'.
 """
@@ -27,7 +27,7 @@ def main() -> int:
     args = parser.parse_args()
     stack = Stack()
     out = stack.tmp / "calls.txt"
-    site = str(HERE / "calls_site")
+    site = str(HERE / "timeline_site")
     path = os.pathsep.join(p for p in (site, os.environ.get("PYTHONPATH")) if p)
     env = {"CAL_BENCH_CALLS": str(out), "CAL_BENCH_CALLS_AT": str(args.at), "PYTHONPATH": path}
     c = short_call(args.size, args.stream)

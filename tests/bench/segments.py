@@ -16,27 +16,19 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from harness import Stack, interleave, trace_events, trace_options, traced
-from timeline import _first
+from harness import trace_options
+from timeline import _first, run_traced
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     trace_options(parser, rounds=100)
     args = parser.parse_args()
-    stack = Stack()
-    folder, c = traced(stack, args)
-    try:
-        mock = stack.mock()
-        procs = {"gateway": stack.gateway(mock), "http floor": stack.pipe(mock, "http_floor.py")}
-        ports = {name: proc.port for name, proc in procs.items()}
-        calls = interleave(ports, dict.fromkeys(ports, c), args.rounds, 10, args.pause)
-    finally:
-        stack.close()  # the processes write their logs as they exit
+    procs, calls, traces = run_traced(args, ["gateway", "http floor"], warmup=10, direct=False)
     kind = "streams" if args.stream else "non-stream"
     print(f"ms, median (p90) of {args.rounds}; {args.size} KB {kind}, pause {args.pause:g} s")
-    for name, proc in procs.items():
-        events = trace_events(folder, proc.pid)
+    for name in ("gateway", "http floor"):
+        proc, events = procs[name], traces[name]
         up: list[float] = []
         down: list[float] = []
         first: list[float] = []

@@ -20,7 +20,16 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from harness import Stack, Timing, TraceEvent, interleave, trace_events, trace_options, traced
+from harness import (
+    Proc,
+    Stack,
+    Timing,
+    TraceEvent,
+    interleave,
+    trace_events,
+    trace_options,
+    traced,
+)
 
 STEPS = [
     ("server recv", "the gateway or floor reads the request (direct: the mock)"),
@@ -38,17 +47,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     trace_options(parser, rounds=30)
     args = parser.parse_args()
-    stack = Stack()
-    folder, c = traced(stack, args)
-    try:
-        mock = stack.mock()
-        procs = {"direct": mock, "gateway": stack.gateway(mock), "floor": stack.pipe(mock)}
-        procs["http floor"] = stack.pipe(mock, "http_floor.py")
-        ports = {name: proc.port for name, proc in procs.items()}
-        calls = interleave(ports, dict.fromkeys(ports, c), args.rounds, 1, args.pause)
-    finally:
-        stack.close()  # the processes write their logs as they exit
-    events = {name: trace_events(folder, proc.pid) for name, proc in procs.items()}
+    procs, calls, events = run_traced(args, ["gateway", "floor", "http floor"], warmup=1)
+    mock = procs["direct"]
     print(
         f"ms from the client's send, median of {args.rounds}; {args.size} KB "
         f"{'streams' if args.stream else 'non-stream'}, pause {args.pause:g} s"
@@ -60,6 +60,30 @@ def main() -> int:
         text = "".join(f"{v:>11.3f}" if v is not None else f"{'-':>11}" for v in cells)
         print(f"{step:<15}{text}   {meaning}")
     return 0
+
+
+def run_traced(
+    args: argparse.Namespace, paths: list[str], *, warmup: int, direct: bool = True
+) -> tuple[dict[str, Proc], dict[str, list[Timing]], dict[str, list[TraceEvent]]]:
+    """Start the mock (`direct`) and `paths` (of gateway, floor, http floor) with their sockets
+    traced; send each path (and the mock itself with `direct`) `args.rounds` requests in turn
+    after `warmup` rounds; stop them. Returns the processes, each path's timings and each
+    process's trace events."""
+    stack = Stack()
+    folder, c = traced(stack, args)
+    try:
+        mock = stack.mock()
+        start = {
+            "gateway": lambda: stack.gateway(mock),
+            "floor": lambda: stack.pipe(mock),
+            "http floor": lambda: stack.pipe(mock, "http_floor.py"),
+        }
+        procs = {"direct": mock} | {name: start[name]() for name in paths}
+        ports = {name: procs[name].port for name in (["direct"] if direct else []) + paths}
+        calls = interleave(ports, dict.fromkeys(ports, c), args.rounds, warmup, args.pause)
+    finally:
+        stack.close()  # the processes write their logs as they exit
+    return procs, calls, {name: trace_events(folder, proc.pid) for name, proc in procs.items()}
 
 
 def _first(

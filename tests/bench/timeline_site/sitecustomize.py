@@ -9,6 +9,14 @@ step (label `-` but for steps). `time.perf_counter` is the monotonic clock, the 
 process of the machine, so the lines of all processes can be merged. The log stays in memory
 until exit; SIGTERM (how the suite stops its processes) flushes it too, unless the process has a
 handler of its own that exits cleanly. Each logged event costs a microsecond or two.
+
+With CAL_BENCH_CALLS set to a file instead (`calls.py`), the gateway counts the function calls of
+one request (the `CAL_BENCH_CALLS_AT`th the server parses) on its two hot stretches, and writes
+them there as it exits: `up`, from the request head's parse to the upstream send
+(`Connection.send`); `down`, from the answer head's parse to the first write to the client. One
+line per call: `window kind where name`, kind `py` (a Python function; where is its file) or `c`
+(a builtin; where is `-`), in the main thread (trio's). A profile hook sees every call, so the gateway runs several times
+slower while it counts: the figures are counts, not times.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 STEPS = [
@@ -48,6 +58,12 @@ STEPS = [
 """(module, the function's name there (the caller's module for an imported one), label)"""
 
 _DIR = os.environ.get("CAL_BENCH_TRACE_DIR")
+_CALLS = os.environ.get("CAL_BENCH_CALLS")
+_CALLS_AT = int(os.environ.get("CAL_BENCH_CALLS_AT", "60"))
+_WINDOWS = {1: "up", 3: "down"}
+"""The call counter's phases that count: 0 waits for the request's head, 1 counts `up`, 2 waits
+for the answer's head, 3 counts `down`, 4 is done."""
+_CLOSES = {1: ("send", "http1/connection.py"), 3: ("write", "http1/stream.py")}
 
 Event = tuple[float, str, int, int, str]
 
@@ -65,13 +81,7 @@ def _install(folder: str, steps: bool) -> None:
             )
         log.clear()
 
-    def on_term(number: int, _frame: object) -> None:
-        flush()
-        signal.signal(number, signal.SIG_DFL)
-        os.kill(os.getpid(), number)
-
-    atexit.register(flush)
-    signal.signal(signal.SIGTERM, on_term)
+    _flush_at_exit(flush)
     stream = trio.SocketStream
     send_all, receive_some = stream.send_all, stream.receive_some
 
@@ -114,6 +124,59 @@ def _install(folder: str, steps: bool) -> None:
             setattr(owner, name, _timed(getattr(owner, name), label, log))
 
 
+def _flush_at_exit(flush: Callable[[], None]) -> None:
+    """Run `flush` as the process exits, SIGTERM included."""
+
+    def on_term(number: int, _frame: object) -> None:
+        flush()
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+
+    atexit.register(flush)
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def _count_calls(out: str) -> None:
+    """Count the calls of one request into `out` (the module docstring says which)."""
+    log: list[tuple[str, str, str, str]] = []
+    seen = phase = 0
+
+    def where(path: str) -> str:
+        if "site-packages/" in path:
+            return path.rsplit("site-packages/", 1)[1]
+        if "/cal/" in path:
+            return "cal/" + path.rsplit("/cal/", 1)[1]
+        return path.rsplit("/", 1)[-1]
+
+    def hook(frame: FrameType, event: str, arg: Any) -> None:
+        nonlocal seen, phase
+        if event == "call":
+            code = frame.f_code
+            name = code.co_name
+            if phase == 0 and name == "parse_request_head":
+                seen += 1
+                phase = 1 if seen == _CALLS_AT else 0
+            elif phase == 2 and name == "parse_response_head":
+                phase = 3
+            window = _WINDOWS.get(phase)
+            if window is not None:
+                log.append((window, "py", where(code.co_filename), name))
+                closer, suffix = _CLOSES[phase]
+                if name == closer and code.co_filename.endswith(suffix):
+                    phase += 1
+        elif event == "c_call" and phase in _WINDOWS:
+            log.append((_WINDOWS[phase], "c", "-", getattr(arg, "__qualname__", "?")))
+
+    def flush() -> None:
+        with open(out, "w") as f:
+            f.writelines(f"{w} {k} {p} {n}\n" for w, k, p, n in log)
+
+    _flush_at_exit(flush)
+    sys.setprofile(
+        hook
+    )  # the main thread's, where trio serves requests; other threads' calls do not count
+
+
 def _timed(function: Any, label: str, log: list[Event]) -> Any:
     clock = time.perf_counter
     if inspect.iscoroutinefunction(function):
@@ -141,3 +204,5 @@ def _timed(function: Any, label: str, log: list[Event]) -> Any:
 
 if _DIR:
     _install(_DIR, bool(os.environ.get("CAL_BENCH_TRACE_STEPS")))
+elif _CALLS and "obs" in sys.argv:
+    _count_calls(_CALLS)
