@@ -51,8 +51,9 @@ class Leg(Protocol):
 
 class PassThroughLeg:
     """Same format on both sides: bytes go through untouched. Events are only framed (never
-    parsed) to be recorded, once the client has their bytes; the last one is read at the end to tell a complete stream from a cut
-    one, and usage is read after the response from the few recorded events that carry it."""
+    parsed) to be recorded, once the client has their bytes; the last one is read at the end to
+    tell a complete stream from a cut one, and usage is read after the response from the few
+    recorded events that carry it."""
 
     def __init__(self, exchange: Exchange, fmt: ApiFormat) -> None:
         self._exchange, self._fmt = exchange, fmt

@@ -73,6 +73,7 @@ def _parse_headers(lines: list[bytes]) -> list[Header]:
 
 
 def _malformed(line: bytes) -> NoReturn:
+    """The ProtocolError a bad header line gets."""
     if line[:1] in (b" ", b"\t"):
         raise ProtocolError("obsolete line folding in a header")
     raise ProtocolError(f"malformed header line {line[:60]!r}")

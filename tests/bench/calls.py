@@ -5,9 +5,10 @@ so it shows what a change to the hot path takes away, where timings drown in noi
 
 Usage: python tests/bench/calls.py [--size 50] [--stream] [--at 60]
 
-A gateway (capture on) runs with `timeline_site/` on PYTHONPATH and CAL_BENCH_CALLS set; requests go to it one at a time
-over one keep-alive connection, and the site counts the calls of the `--at`th (the ones before
-warm the gateway up). Prints the Python calls by where their code lives, and the builtins'.
+A gateway (capture on) runs with `timeline_site/` on PYTHONPATH and CAL_BENCH_CALLS set;
+requests go to it one at a time over one keep-alive connection, and the site counts the calls of
+the `--at`th (the ones before warm the gateway up). Prints the Python calls by where their code
+lives, and the builtins'.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ one request (the `CAL_BENCH_CALLS_AT`th the server parses) on its two hot stretc
 them there as it exits: `up`, from the request head's parse to the upstream send
 (`Connection.send`); `down`, from the answer head's parse to the first write to the client. One
 line per call: `window kind where name`, kind `py` (a Python function; where is its file) or `c`
-(a builtin; where is `-`), in the main thread (trio's). A profile hook sees every call, so the gateway runs several times
-slower while it counts: the figures are counts, not times.
+(a builtin; where is `-`), in the main thread (trio's). A profile hook sees every call, so the
+gateway runs several times slower while it counts: the figures are counts, not times.
 """
 
 from __future__ import annotations
