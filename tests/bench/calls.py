@@ -3,12 +3,13 @@ request head's parse to the upstream send (`up`), and from the answer head's par
 write to the client (`down`). A count, not a time: the same on a quiet machine and a busy one,
 so it shows what a change to the hot path takes away, where timings drown in noise.
 
-Usage: python tests/bench/calls.py [--size 50] [--stream] [--at 60]
+Usage: python tests/bench/calls.py [--size 50] [--stream] [--at 60] [--top 0]
 
 A gateway (capture on) runs with `timeline_site/` on PYTHONPATH and CAL_BENCH_CALLS set;
 requests go to it one at a time over one keep-alive connection, and the site counts the calls of
 the `--at`th (the ones before warm the gateway up). Prints the Python calls by where their code
-lives, and the builtins'.
+lives, and the builtins'; with `--top N`, also the N most called functions and builtins of
+each stretch by name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=50, help="request body, KB")
     parser.add_argument("--stream", action="store_true", help="short streams, not whole answers")
     parser.add_argument("--at", type=int, default=60, help="which request to count")
+    parser.add_argument("--top", type=int, default=0, help="also list the N most called, by name")
     args = parser.parse_args()
     stack = Stack()
     out = stack.tmp / "calls.txt"
@@ -52,6 +54,9 @@ def main() -> int:
             f"{window:<5} python {len(python):>4}  builtins {len(mine) - len(python):>4}  "
             + "  ".join(f"{place} {n}" for place, n in places.most_common())
         )
+        if args.top:
+            names = collections.Counter(f"{r[2]}:{r[3]}" if r[1] == "py" else r[3] for r in mine)
+            print("      " + "  ".join(f"{name} {n}" for name, n in names.most_common(args.top)))
     return 0
 
 
