@@ -52,6 +52,14 @@ def restart_environ(environ: Mapping[str, str] | None = None) -> dict[str, str] 
     return env if env is not None and huge_pages_possible() else None
 
 
+def anon_huge_kb(pid: int | str = "self") -> int:
+    """KB of process `pid`'s anonymous memory on transparent huge pages (`smaps_rollup`)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("AnonHugePages:"):
+            return int(line.split()[1])
+    return 0
+
+
 def restart_on_huge_pages() -> None:
     """Replace this process with itself on huge pages; returns only when that is not possible
     or already done (or the exec failed, which is logged: cal then runs as it is)."""

@@ -191,12 +191,10 @@ class Response:
 
     async def next_piece(self) -> bytes | None:
         """The next non-empty decoded piece of the body, None at its end."""
-        while not self._done:
-            raw = self._raw_at_hand()
-            piece = self._decoded(raw if raw is not None else await self._receive_raw())
-            if piece:
-                return piece
-        return None
+        piece = self.piece_at_hand()
+        while piece is None and not self._done:  # nothing buffered is left: receive
+            piece = self._decoded(await self._receive_raw()) or None
+        return piece
 
     def piece_at_hand(self) -> bytes | None:
         """The next non-empty decoded piece when the bytes received so far hold one, without

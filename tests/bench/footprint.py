@@ -29,6 +29,8 @@ import time
 
 from harness import Proc, Stack, SyncConnection, call, claude_call
 
+from cal.hugepages import anon_huge_kb
+
 PAUSES_S = (0.0, 0.05, 0.2, 1.0, 2.0, 4.0)
 TOUCHED_MB = 32
 PAGE = 4096
@@ -74,7 +76,7 @@ def _touch_after_pauses() -> dict[float, tuple[float, float]]:
         for area in (small, huge):
             for offset in offsets:  # fault every page in first
                 area[offset] = 1
-        print(f"  ({_anon_huge_kb() >> 10} of the {TOUCHED_MB} MB asked for are on 2 MB pages)")
+        print(f"  ({anon_huge_kb() >> 10} of the {TOUCHED_MB} MB asked for are on 2 MB pages)")
         out: dict[float, tuple[float, float]] = {}
         for pause in PAUSES_S:
             rounds: tuple[list[float], list[float]] = ([], [])
@@ -90,14 +92,6 @@ def _touch_after_pauses() -> dict[float, tuple[float, float]]:
     finally:
         small.close()
         huge.close()
-
-
-def _anon_huge_kb() -> int:
-    with open("/proc/self/smaps_rollup") as rollup:
-        for line in rollup:
-            if line.startswith("AnonHugePages:"):
-                return int(line.split()[1])
-    return 0
 
 
 def _touched(proc: Proc, size_kb: int, rounds: int) -> tuple[int, int]:

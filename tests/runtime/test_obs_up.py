@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from cal.config import HUGETLB_TUNABLE, huge_page_environ, load
-from cal.hugepages import glibc_has_hugetlb, huge_pages_possible
+from cal.hugepages import anon_huge_kb, glibc_has_hugetlb, huge_pages_possible
 
 CAL = [sys.executable, "-m", "cal"]
 
@@ -234,12 +234,9 @@ def test_when_huge_pages_are_possible(tmp_path: Path) -> None:
         assert huge_pages_possible(asked) is here
 
 
-def _environ_and_huge_kb(pid: int) -> tuple[dict[str, str], int]:
+def _environ(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    env = dict(item.decode().split("=", 1) for item in raw if b"=" in item)
-    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
-    huge = next(line for line in rollup if line.startswith("AnonHugePages:"))
-    return env, int(huge.split()[1])
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
 
 
 @pytest.mark.skipif(not huge_pages_possible(), reason="no transparent huge pages here")
@@ -257,11 +254,11 @@ def test_runtime_keeps_its_objects_on_huge_pages(tmp_path: Path, enabled: bool) 
     try:
         state = msgspec.json.decode((tmp_path / "data" / "runtime.json").read_bytes())
         assert httpx.get(state["gateway"] + "/health", timeout=5).json()["status"] == "ok"
-        environ, huge_kb = _environ_and_huge_kb(state["pid"])
+        environ = _environ(state["pid"])
         if enabled:
             assert environ["PYTHONMALLOC"] == "malloc"
             assert HUGETLB_TUNABLE in environ["GLIBC_TUNABLES"].split(":")
-            assert huge_kb > 0
+            assert anon_huge_kb(state["pid"]) > 0
         else:
             assert "PYTHONMALLOC" not in environ and "GLIBC_TUNABLES" not in environ
     finally:
